@@ -1,0 +1,1 @@
+"""The public contract: subjects, streams, envelope and event models (CONTRACT.md)."""

@@ -1,0 +1,160 @@
+"""Parsing and validating inbound messages, as pure functions that name exactly what is wrong.
+
+A message we can attribute to an agency but cannot accept becomes a `Rejection` (the agency gets
+`input_rejected`); a message we cannot attribute to anyone becomes a dead letter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from shared.contracts.events import AGENCY_ACTIONS, POSTAL_ACTIONS, Envelope
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 12
+FUTURE_TOLERANCE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    envelope: Envelope
+    data: BaseModel
+    agency_code: str | None  # None for postal messages
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Refused input from a known sender; `agency_code` None means the postal integration."""
+
+    agency_code: str | None
+    event_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
+        msg = item["msg"]
+        if item["type"] in ("missing",):
+            msg = "required field is missing"
+        elif item["type"] == "extra_forbidden":
+            msg = "unknown field"
+        parts.append(f"{loc or 'body'}: {msg}")
+    return "; ".join(parts)
+
+
+def _depth(value: Any, limit: int, level: int = 1) -> int:
+    if level > limit:
+        return level
+    if isinstance(value, dict):
+        return max([_depth(v, limit, level + 1) for v in value.values()] or [level])
+    if isinstance(value, list):
+        return max([_depth(v, limit, level + 1) for v in value] or [level])
+    return level
+
+
+def decode_body(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """Return (object, None) or (None, reason)."""
+    if len(data) > MAX_BODY_BYTES:
+        return None, f"body is {len(data)} bytes, more than the {MAX_BODY_BYTES} allowed"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"body is not valid UTF-8 (byte {exc.start})"
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        return None, f"body JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError as exc:
+        return None, f"body is not valid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return None, f"body must be a JSON object, not {type(obj).__name__}"
+    if _depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        return None, f"body JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+    return obj, None
+
+
+def _event_id_of(obj: dict[str, Any] | None) -> str | None:
+    value = obj.get("event_id") if obj else None
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+
+
+def _validate_envelope(
+    obj: dict[str, Any], action: str, models: Mapping[str, type[BaseModel]], now: datetime | None
+) -> tuple[Envelope, BaseModel] | str:
+    try:
+        envelope = Envelope.model_validate(obj)
+    except ValidationError as exc:
+        return describe_validation_error(exc)
+    if envelope.type != action:
+        return f"type: '{envelope.type}' does not match the subject's action '{action}'"
+    if now is not None and envelope.occurred_at > now + FUTURE_TOLERANCE:
+        return f"occurred_at: {envelope.occurred_at.isoformat()} is in the future (now {now.isoformat()})"
+    model = models[action]
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        return describe_validation_error(exc, prefix="data")
+    return envelope, data
+
+
+def parse_agency_message(
+    subject: str,
+    body: bytes,
+    agency_for_token: Callable[[str], str | None],
+    now: datetime | None = None,
+) -> Accepted | Rejection | DeadLetter:
+    """Validate `lt.in.agency.{A}.{action}` against the envelope and the action's data model."""
+    tokens = subject.split(".")
+    if len(tokens) != 5 or tokens[:3] != ["lt", "in", "agency"]:
+        return DeadLetter(f"subject '{subject}' is not lt.in.agency.{{agency}}.{{action}}")
+    token, action = tokens[3], tokens[4]
+    agency_code = agency_for_token(token)
+    if agency_code is None:
+        return DeadLetter(f"subject '{subject}': agency token '{token}' is not in the catalog")
+    obj, problem = decode_body(body)
+    event_id = _event_id_of(obj)
+    if problem:
+        return Rejection(agency_code, event_id, problem)
+    if action not in AGENCY_ACTIONS:
+        return Rejection(agency_code, event_id, f"unknown action '{action}' in subject '{subject}'")
+    result = _validate_envelope(obj, action, AGENCY_ACTIONS, now)
+    if isinstance(result, str):
+        return Rejection(agency_code, event_id, result)
+    envelope, data = result
+    if envelope.agency != agency_code:
+        return Rejection(
+            agency_code,
+            event_id,
+            f"agency: '{envelope.agency}' does not match the subject's agency '{agency_code}'",
+        )
+    if action not in ("submitted", "pickup_requested") and envelope.dossier_code is None:
+        return Rejection(agency_code, event_id, "dossier_code: required for every action but 'submitted'")
+    return Accepted(envelope, data, agency_code)
+
+
+def parse_postal_message(subject: str, body: bytes, now: datetime | None = None) -> Accepted | Rejection:
+    tokens = subject.split(".")
+    action = tokens[3] if len(tokens) == 4 else ""
+    obj, problem = decode_body(body)
+    event_id = _event_id_of(obj)
+    if problem:
+        return Rejection(None, event_id, problem)
+    if action not in POSTAL_ACTIONS:
+        return Rejection(None, event_id, f"unknown postal action in subject '{subject}'")
+    result = _validate_envelope(obj, action, POSTAL_ACTIONS, now)
+    if isinstance(result, str):
+        return Rejection(None, event_id, result)
+    return Accepted(result[0], result[1], None)

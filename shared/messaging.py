@@ -1,0 +1,153 @@
+"""The one recipe every consumer follows (STYLE.md), for pulled batches.
+
+For each batch: one transaction; claim every message in the inbox with one statement (a message
+already claimed is a duplicate delivery and is skipped); run the service's handler for each new
+message inside a savepoint, which writes state and outbox rows; commit; then ack. A handler that
+cannot decide yet returns `RetryLater`: its savepoint and inbox claim are undone and the message
+is nak'ed with a delay. A handler that raises an unexpected error has its message dead-lettered
+with the reason (never a crash loop); a database or connection failure naks the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from nats.aio.msg import Msg
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    subject: str
+    body: bytes
+    key: str
+    num_delivered: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    reason: str
+    delay: float = 1.0
+
+
+Handler = Callable[[asyncpg.Connection, Inbound], Awaitable["RetryLater | None"]]
+
+
+def message_key(subject: str, body: bytes, headers: dict[str, str] | None, fallback: str) -> str:
+    """Dedupe key: the envelope's event_id (scoped by the sender's subject token for inbound
+    agency messages, so one agency cannot shadow another's ids), else Nats-Msg-Id, else `fallback`."""
+    event_id = None
+    try:
+        obj: Any = json.loads(body)
+        if isinstance(obj, dict) and isinstance(obj.get("event_id"), str) and 0 < len(obj["event_id"]) <= 128:
+            event_id = obj["event_id"]
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        pass
+    if event_id is None:
+        event_id = (headers or {}).get("Nats-Msg-Id") or fallback
+    tokens = subject.split(".")
+    if subject.startswith("lt.in.agency.") and len(tokens) >= 4:
+        return f"{tokens[3]}/{event_id}"
+    if subject.startswith("lt.in."):
+        return f"{tokens[2]}/{event_id}"
+    return event_id
+
+
+def inbound_from_nats(msg: Msg) -> Inbound:
+    try:
+        meta = msg.metadata
+        num_delivered, fallback = meta.num_delivered, f"seq:{meta.stream}:{meta.sequence.stream}"
+    except Exception:  # core NATS message (request/reply): no JetStream metadata
+        num_delivered, fallback = 1, f"core:{id(msg)}"
+    headers = dict(msg.headers or {})
+    return Inbound(msg.subject, msg.data, message_key(msg.subject, msg.data, headers, fallback), num_delivered, headers)
+
+
+def retry_delay(num_delivered: int) -> float:
+    return float(min(2 ** max(num_delivered - 1, 0), 60))
+
+
+async def dead_letter(conn: asyncpg.Connection, schema: str, consumer: str, inbound: Inbound, reason: str) -> None:
+    await conn.execute(
+        f"INSERT INTO {schema}.dead_letters (consumer, subject, msg_key, reason, body) VALUES ($1,$2,$3,$4,$5)",
+        consumer,
+        inbound.subject,
+        inbound.key,
+        reason,
+        inbound.body,
+    )
+
+
+async def process_batch(
+    pool: asyncpg.Pool, schema: str, consumer: str, messages: Sequence[Inbound], handler: Handler
+) -> dict[int, RetryLater]:
+    """Apply a batch in one transaction. Returns the positions to retry; raises on transient failure."""
+    retries: dict[int, RetryLater] = {}
+    async with pool.acquire() as conn, conn.transaction():
+        claimed = await conn.fetch(
+            f"INSERT INTO {schema}.inbox (consumer, msg_key) SELECT $1, k FROM unnest($2::text[]) AS k "
+            "ON CONFLICT DO NOTHING RETURNING msg_key",
+            consumer,
+            [m.key for m in messages],
+        )
+        fresh = {r["msg_key"] for r in claimed}
+        seen: set[str] = set()
+        for position, inbound in enumerate(messages):
+            if inbound.key not in fresh or inbound.key in seen:
+                continue
+            seen.add(inbound.key)
+            try:
+                async with conn.transaction():
+                    outcome = await handler(conn, inbound)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                log.exception("consumer %s: handler failed on %s (key %s)", consumer, inbound.subject, inbound.key)
+                await dead_letter(conn, schema, consumer, inbound, f"internal error: {type(exc).__name__}: {exc}")
+                continue
+            if isinstance(outcome, RetryLater):
+                retries[position] = outcome
+        if retries:
+            await conn.execute(
+                f"DELETE FROM {schema}.inbox WHERE consumer = $1 AND msg_key = ANY($2::text[])",
+                consumer,
+                [messages[p].key for p in retries],
+            )
+    return retries
+
+
+async def consume_nats_batch(
+    pool: asyncpg.Pool, schema: str, consumer: str, raw: Sequence[Msg], handler: Handler
+) -> None:
+    """Process pulled JetStream messages with `process_batch`, then ack/nak each one."""
+    messages = [inbound_from_nats(m) for m in raw]
+    try:
+        retries = await process_batch(pool, schema, consumer, messages, handler)
+    except TRANSIENT_ERRORS as exc:
+        log.warning("consumer %s: transient failure (%s); batch of %d will be redelivered", consumer, exc, len(raw))
+        for m, inbound in zip(raw, messages, strict=True):
+            await m.nak(delay=retry_delay(inbound.num_delivered))
+        return
+    for position, m in enumerate(raw):
+        if position in retries:
+            await m.nak(delay=max(retries[position].delay, retry_delay(messages[position].num_delivered)))
+        else:
+            await m.ack()

@@ -1,0 +1,139 @@
+"""The composition root shared by the four services: a FastStream app whose lifespan opens the
+database (and migrates the service's schema), makes sure the contract's streams exist, runs the
+outbox relay, and follows the simulated clock when asked to.
+
+Each service builds one `ServiceRuntime`, registers its consumers, and runs `runtime.app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import asyncpg
+import nats
+from faststream import AckPolicy, ContextRepo, FastStream
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from shared.catalog import Catalog, catalog_from_env
+from shared.clock import SimulatedClock, SystemClock, clock_from_setting
+from shared.contracts import subjects
+from shared.contracts.streams import ensure_streams
+from shared.db.migrate import migrate
+from shared.db.outbox import OutboxRelay
+from shared.db.pool import create_pool
+from shared.messaging import Handler, consume_nats_batch
+from shared.settings import Settings
+from shared.tracing.setup import setup_tracing
+
+log = logging.getLogger(__name__)
+
+BackgroundTask = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, schema: str, migrations: Path, settings: Settings | None = None) -> None:
+        self.name, self.schema, self.migrations = name, schema, migrations
+        self.settings = settings or Settings.from_env()
+        self.catalog: Catalog = catalog_from_env()
+        self.clock: SystemClock | SimulatedClock = clock_from_setting(self.settings.clock)
+        self.tracer_provider = setup_tracing(name)
+        self.broker = NatsBroker(self.settings.nats_url, logger=None, max_reconnect_attempts=-1, reconnect_time_wait=1)
+        self.app = FastStream(self.broker, lifespan=self._lifespan)
+        self.app.after_startup(self._start_background)
+        self.app.on_shutdown(self._stop_background)
+        self.pool: asyncpg.Pool | None = None
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: OutboxRelay | None = None
+        self._background: list[BackgroundTask] = []
+        self._tasks: list[asyncio.Task] = []
+        self._clock_listeners: list[Callable[[], Awaitable[None]]] = []
+
+    # -- registration ---------------------------------------------------------------------------
+
+    def batch_consumer(
+        self, subject: str, stream: str, durable: str, handler: Handler, *, batch_size: int | None = None
+    ) -> None:
+        """A durable pull consumer whose batches go through the inbox/outbox recipe."""
+        schema, consumer = self.schema, durable
+
+        async def on_batch(msg: NatsMessage) -> None:
+            raw = msg.raw_message if isinstance(msg.raw_message, list) else [msg.raw_message]
+            assert self.pool is not None
+            await consume_nats_batch(self.pool, schema, consumer, raw, handler)
+
+        on_batch.__name__ = f"{durable}_batch"
+        self.broker.subscriber(
+            subject,
+            stream=JStream(stream, declare=False),
+            durable=durable,
+            pull_sub=PullSub(batch_size=batch_size or self.settings.batch_size, timeout=0.2, batch=True),
+            config=ConsumerConfig(ack_wait=60, max_ack_pending=10_000),
+            ack_policy=AckPolicy.MANUAL,
+            description=handler.__doc__,
+        )(on_batch)
+
+    def background(self, task: BackgroundTask) -> None:
+        self._background.append(task)
+
+    def on_clock_tick(self, listener: Callable[[], Awaitable[None]]) -> None:
+        self._clock_listeners.append(listener)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, context: ContextRepo) -> AsyncIterator[None]:
+        self.pool = await create_pool(self.settings.database_url)
+        async with self.pool.acquire() as conn:
+            applied = await migrate(conn, self.schema, self.migrations)
+        if applied:
+            log.info("%s: applied migrations %s", self.name, ", ".join(applied))
+        self.nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
+        self.js = self.nc.jetstream()
+        await ensure_streams(self.js)
+        if isinstance(self.clock, SimulatedClock):
+            await self.nc.subscribe(subjects.SIM_CLOCK, cb=self._on_sim_clock)
+        self.relay = OutboxRelay(self.pool, self.js, self.schema)
+        try:
+            yield
+        finally:
+            await self.nc.drain()
+            await self.pool.close()
+            self.tracer_provider.shutdown()
+
+    async def _start_background(self) -> None:
+        assert self.relay is not None
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-outbox"))
+        for task in self._background:
+            self._tasks.append(asyncio.create_task(task(self), name=f"{self.name}-{task.__name__}"))
+
+    async def _stop_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _on_sim_clock(self, msg) -> None:
+        assert isinstance(self.clock, SimulatedClock)
+        try:
+            moved = self.clock.apply_tick(msg.data)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: ignored a bad lt.sim.clock message: %s", self.name, exc)
+            return
+        if moved:
+            for listener in self._clock_listeners:
+                await listener()
+
+
+def run(runtime: ServiceRuntime, extra: Sequence[Callable[[], None]] = ()) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for fn in extra:
+        fn()
+    asyncio.run(runtime.app.run())

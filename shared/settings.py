@@ -1,0 +1,28 @@
+"""Configuration from the environment (CONTRACT.md §1), read when a service is built, never at import."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/lienthong"
+
+
+@dataclass(frozen=True)
+class Settings:
+    nats_url: str
+    database_url: str
+    catalog_path: str | None
+    clock: str
+    batch_size: int = 100
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            nats_url=os.environ.get("NATS_URL", DEFAULT_NATS_URL),
+            database_url=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            catalog_path=os.environ.get("LIENTHONG_CATALOG") or None,
+            clock=os.environ.get("LIENTHONG_CLOCK", "system"),
+            batch_size=int(os.environ.get("LIENTHONG_BATCH_SIZE", "100")),
+        )
