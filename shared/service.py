@@ -21,7 +21,7 @@ from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from shared.catalog import Catalog, catalog_from_env
+from shared.catalog import Catalog, default_catalog_path, load_catalog
 from shared.clock import SimulatedClock, SystemClock, clock_from_setting
 from shared.contracts import subjects
 from shared.contracts.streams import ensure_streams
@@ -41,7 +41,7 @@ class ServiceRuntime:
     def __init__(self, name: str, schema: str, migrations: Path, settings: Settings | None = None) -> None:
         self.name, self.schema, self.migrations = name, schema, migrations
         self.settings = settings or Settings.from_env()
-        self.catalog: Catalog = catalog_from_env()
+        self.catalog: Catalog = load_catalog(self.settings.catalog_path or default_catalog_path())
         self.clock: SystemClock | SimulatedClock = clock_from_setting(self.settings.clock)
         self.tracer_provider = setup_tracing(name)
         self.broker = NatsBroker(self.settings.nats_url, logger=None, max_reconnect_attempts=-1, reconnect_time_wait=1)
