@@ -51,6 +51,8 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
             msg = "required field is missing"
         elif item["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif item["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         parts.append(f"{loc or 'body'}: {msg}")
     return "; ".join(parts)
 
@@ -86,7 +88,14 @@ def decode_body(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return obj, None
 
 
-def _event_id_of(obj: dict[str, Any] | None) -> str | None:
+def _event_id_of(obj: dict[str, Any] | None, body: bytes = b"") -> str | None:
+    """The envelope's event_id, also read from an oversize body so its refusal can name it."""
+    if obj is None and MAX_BODY_BYTES < len(body) <= 16 * MAX_BODY_BYTES:
+        try:
+            loaded = json.loads(body)
+            obj = loaded if isinstance(loaded, dict) else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            obj = None
     value = obj.get("event_id") if obj else None
     return value if isinstance(value, str) and 0 < len(value) <= 128 else None
 
@@ -125,7 +134,7 @@ def parse_agency_message(
     if agency_code is None:
         return DeadLetter(f"subject '{subject}': agency token '{token}' is not in the catalog")
     obj, problem = decode_body(body)
-    event_id = _event_id_of(obj)
+    event_id = _event_id_of(obj, body)
     if problem:
         return Rejection(agency_code, event_id, problem)
     if action not in AGENCY_ACTIONS:
@@ -149,7 +158,7 @@ def parse_postal_message(subject: str, body: bytes, now: datetime | None = None)
     tokens = subject.split(".")
     action = tokens[3] if len(tokens) == 4 else ""
     obj, problem = decode_body(body)
-    event_id = _event_id_of(obj)
+    event_id = _event_id_of(obj, body)
     if problem:
         return Rejection(None, event_id, problem)
     if action not in POSTAL_ACTIONS:
