@@ -33,8 +33,8 @@ class SimConfig:
     late_probability_normal: float = 0.04
     supplement_probability: float = 0.08
     obligation_probability: float = 0.04
-    refusal_probability: float = 0.03
-    withdrawal_probability: float = 0.02
+    refusal_probability: float = 0.01  # per stage
+    withdrawal_probability: float = 0.006  # per stage
     apology_probability: float = 0.5  # of dossiers that will be late, when the late stage is received
     postal_failure_probability: float = 0.15
     slow_handoff_pairs: int = 2  # hand-offs that sit for days
