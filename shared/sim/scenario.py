@@ -150,7 +150,7 @@ def play_dossier(
             used = int(budget * rng.uniform(0.3, 0.95))
         wait = 0
         if k > 0 and not same_agency:
-            wait_budget = used if late else int(used * 0.6)
+            wait_budget = used - 2 * HOUR if late else int(used * 0.6)
             wait = min(wait_budget, 3 * 8 * HOUR if slow_handoff else rng.randrange(60, 2 * HOUR))
             if slow_handoff and not late:
                 # A three-working-day wait that still leaves time: the budget was big enough.
@@ -173,7 +173,7 @@ def play_dossier(
                 )
                 script.ends = "withdrawn"
             return
-        if late and not apology_done and rng.random() < config.apology_probability:
+        if late and not apology_done and cursor_used + HOUR < used and rng.random() < config.apology_probability:
             at = calendar.add_working_seconds(received_at, 60)
             new_appointment = calendar.add_working_days(appointment, 5)
             script.actions.append(
