@@ -55,6 +55,7 @@ class ServiceRuntime:
         self._background: list[BackgroundTask] = []
         self._tasks: list[asyncio.Task] = []
         self._clock_listeners: list[Callable[[], Awaitable[None]]] = []
+        self._database_ready: list[Callable[[asyncpg.Connection], Awaitable[None]]] = []
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -83,6 +84,10 @@ class ServiceRuntime:
     def background(self, task: BackgroundTask) -> None:
         self._background.append(task)
 
+    def on_database_ready(self, hook: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+        """Run `hook` after migrations, before any consumer starts (e.g. to load keys or state)."""
+        self._database_ready.append(hook)
+
     def on_clock_tick(self, listener: Callable[[], Awaitable[None]]) -> None:
         self._clock_listeners.append(listener)
 
@@ -93,6 +98,8 @@ class ServiceRuntime:
         self.pool = await create_pool(self.settings.database_url)
         async with self.pool.acquire() as conn:
             applied = await migrate(conn, self.schema, self.migrations)
+            for hook in self._database_ready:
+                await hook(conn)
         if applied:
             log.info("%s: applied migrations %s", self.name, ", ".join(applied))
         self.nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)

@@ -15,6 +15,7 @@ from shared.settings import Settings
 def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("intake", SCHEMA, Path(__file__).with_name("migrations"), settings)
     handlers = IntakeHandlers(runtime.catalog, runtime.clock)
+    runtime.on_database_ready(handlers.start)
     runtime.batch_consumer(subjects.IN_AGENCY_SUBMITTED, "LT_IN", CONSUMER, handlers.on_submitted)
 
     @runtime.broker.subscriber(subjects.RPC_INTAKE_SUBMIT, queue="intake", description=handlers.rpc_submit.__doc__)

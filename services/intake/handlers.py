@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.intake import domain, repository
+from services.intake.sealing import Sealer, load_sealer
 from shared.calendar import VN_TZ
 from shared.catalog import Catalog
 from shared.clock import Clock
@@ -56,6 +57,10 @@ def dead_letter_message(service: str, subject: str, key: str, reason: str) -> Ou
 class IntakeHandlers:
     def __init__(self, catalog: Catalog, clock: Clock) -> None:
         self.catalog, self.clock = catalog, clock
+        self.sealer: Sealer | None = None
+
+    async def start(self, conn: asyncpg.Connection) -> None:
+        self.sealer = await load_sealer(conn)
 
     async def on_submitted(self, conn: asyncpg.Connection, inbound: Inbound) -> None:
         """Admit dossiers submitted at an agency's one-stop (lt.in.agency.{A}.submitted)."""
@@ -95,7 +100,8 @@ class IntakeHandlers:
         else:
             sequence = await repository.next_sequence(conn, agency, domain.receipt_date(admission.received_at))
             code = domain.dossier_code(agency, admission.received_at, sequence)
-        await repository.insert_dossier(conn, code, admission, data, envelope.event_id)
+        assert self.sealer is not None
+        await repository.insert_dossier(conn, code, admission, data, envelope.event_id, self.sealer)
         fact = envelope_message(
             subjects.fact("dossier", "received"),
             event_id=derived_event_id(key, 0),
@@ -139,7 +145,8 @@ class IntakeHandlers:
         code = obj.get("dossier_code") if obj else None
         if problem or not isinstance(code, str):
             return {"ok": False, "error": problem or "dossier_code: required"}
-        found = await repository.delivery_address(conn, code)
+        assert self.sealer is not None
+        found = await repository.delivery_address(conn, code, self.sealer)
         if found is None:
             return {"ok": False, "error": f"unknown dossier '{code}'"}
         return_method, address = found

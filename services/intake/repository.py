@@ -8,6 +8,7 @@ from datetime import date
 import asyncpg
 
 from services.intake.domain import Admission
+from services.intake.sealing import Sealer
 from shared.contracts.events import SubmittedData
 
 SCHEMA = "intake"
@@ -41,7 +42,7 @@ async def next_sequence(conn: asyncpg.Connection, agency: str, day: date) -> int
 
 
 async def insert_dossier(
-    conn: asyncpg.Connection, code: str, admission: Admission, data: SubmittedData, event_id: str
+    conn: asyncpg.Connection, code: str, admission: Admission, data: SubmittedData, event_id: str, sealer: Sealer
 ) -> None:
     await conn.execute(
         "INSERT INTO intake.dossiers (code, agency, external_ref, procedure, channel, return_method, received_at, "
@@ -61,12 +62,14 @@ async def insert_dossier(
     await conn.execute(
         "INSERT INTO intake.personal_data (dossier_code, applicant, delivery_address) VALUES ($1, $2, $3)",
         code,
-        data.applicant.model_dump_json(exclude_none=True) if data.applicant else None,
-        data.delivery_address.model_dump_json(exclude_none=True) if data.delivery_address else None,
+        sealer.seal(data.applicant.model_dump_json(exclude_none=True).encode(), code) if data.applicant else None,
+        sealer.seal(data.delivery_address.model_dump_json(exclude_none=True).encode(), code)
+        if data.delivery_address
+        else None,
     )
 
 
-async def delivery_address(conn: asyncpg.Connection, code: str) -> tuple[str, dict | None] | None:
+async def delivery_address(conn: asyncpg.Connection, code: str, sealer: Sealer) -> tuple[str, dict | None] | None:
     row = await conn.fetchrow(
         "SELECT d.return_method, p.delivery_address FROM intake.dossiers d "
         "LEFT JOIN intake.personal_data p ON p.dossier_code = d.code WHERE d.code = $1",
@@ -74,5 +77,5 @@ async def delivery_address(conn: asyncpg.Connection, code: str) -> tuple[str, di
     )
     if row is None:
         return None
-    address = json.loads(row["delivery_address"]) if row["delivery_address"] else None
+    address = json.loads(sealer.open(row["delivery_address"], code)) if row["delivery_address"] else None
     return row["return_method"], address

@@ -191,3 +191,20 @@ async def test_a_dossier_code_brought_by_the_publisher_is_kept(intake):
     received = await poll_until(lambda: facts.messages, message="received")
     assert received[0][1]["dossier_code"] == code
     assert unique_ref()
+
+
+async def test_personal_data_is_sealed_at_rest_and_opened_only_for_the_postal_service(intake):
+    runtime, nc, js, database_url = intake
+    data = submitted_data("9.000001", return_method="postal")
+    body = envelope("submitted", COMMUNE, "2026-03-06T08:00:00+07:00", data)
+    answer = json.loads((await nc.request(subjects.RPC_INTAKE_SUBMIT, json.dumps(body).encode(), timeout=5)).data)
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow("SELECT applicant, delivery_address FROM intake.personal_data")
+    finally:
+        await conn.close()
+    for sealed in row.values():
+        assert b"Nguy" not in sealed and "Thử Nghiệm".encode() not in sealed
+    request = json.dumps({"dossier_code": answer["dossier_code"]}).encode()
+    address = json.loads((await nc.request(subjects.RPC_INTAKE_DELIVERY_ADDRESS, request, timeout=5)).data)
+    assert address["ok"] and address["address"]["line"] == "12 Đường Thử Nghiệm"
