@@ -49,6 +49,10 @@ class RetryLater:
 
 
 Handler = Callable[[asyncpg.Connection, Inbound], Awaitable["RetryLater | None"]]
+# Optional batch-level step, run in the batch's transaction after every handler, with the messages
+# the handler applied (not duplicates, retries or dead letters): e.g. one projection per entity touched.
+# It must deal with its own per-item failures; an exception from it naks or redelivers the whole batch.
+BatchFinish = Callable[[asyncpg.Connection, Sequence[Inbound]], Awaitable[None]]
 
 
 def message_key(subject: str, body: bytes, headers: dict[str, str] | None, fallback: str) -> str:
@@ -97,7 +101,12 @@ async def dead_letter(conn: asyncpg.Connection, schema: str, consumer: str, inbo
 
 
 async def process_batch(
-    pool: asyncpg.Pool, schema: str, consumer: str, messages: Sequence[Inbound], handler: Handler
+    pool: asyncpg.Pool,
+    schema: str,
+    consumer: str,
+    messages: Sequence[Inbound],
+    handler: Handler,
+    finish: BatchFinish | None = None,
 ) -> dict[int, RetryLater]:
     """Apply a batch in one transaction. Returns the positions to retry; raises on transient failure."""
     retries: dict[int, RetryLater] = {}
@@ -110,6 +119,7 @@ async def process_batch(
         )
         fresh = {r["msg_key"] for r in claimed}
         seen: set[str] = set()
+        applied: list[Inbound] = []
         for position, inbound in enumerate(messages):
             if inbound.key not in fresh or inbound.key in seen:
                 continue
@@ -125,6 +135,10 @@ async def process_batch(
                 continue
             if isinstance(outcome, RetryLater):
                 retries[position] = outcome
+            else:
+                applied.append(inbound)
+        if finish is not None and applied:
+            await finish(conn, applied)
         if retries:
             await conn.execute(
                 f"DELETE FROM {schema}.inbox WHERE consumer = $1 AND msg_key = ANY($2::text[])",
@@ -135,12 +149,17 @@ async def process_batch(
 
 
 async def consume_nats_batch(
-    pool: asyncpg.Pool, schema: str, consumer: str, raw: Sequence[Msg], handler: Handler
+    pool: asyncpg.Pool,
+    schema: str,
+    consumer: str,
+    raw: Sequence[Msg],
+    handler: Handler,
+    finish: BatchFinish | None = None,
 ) -> None:
     """Process pulled JetStream messages with `process_batch`, then ack/nak each one."""
     messages = [inbound_from_nats(m) for m in raw]
     try:
-        retries = await process_batch(pool, schema, consumer, messages, handler)
+        retries = await process_batch(pool, schema, consumer, messages, handler, finish)
     except TRANSIENT_ERRORS as exc:
         log.warning("consumer %s: transient failure (%s); batch of %d will be redelivered", consumer, exc, len(raw))
         for m, inbound in zip(raw, messages, strict=True):

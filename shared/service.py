@@ -28,7 +28,7 @@ from shared.contracts.streams import ensure_streams
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import create_pool
-from shared.messaging import Handler, consume_nats_batch
+from shared.messaging import BatchFinish, Handler, consume_nats_batch
 from shared.settings import Settings
 from shared.tracing.setup import setup_tracing
 
@@ -60,15 +60,23 @@ class ServiceRuntime:
     # -- registration ---------------------------------------------------------------------------
 
     def batch_consumer(
-        self, subject: str, stream: str, durable: str, handler: Handler, *, batch_size: int | None = None
+        self,
+        subject: str,
+        stream: str,
+        durable: str,
+        handler: Handler,
+        *,
+        batch_size: int | None = None,
+        finish: BatchFinish | None = None,
     ) -> None:
-        """A durable pull consumer whose batches go through the inbox/outbox recipe."""
+        """A durable pull consumer whose batches go through the inbox/outbox recipe (`finish`: an
+        optional batch-level step in the same transaction, see shared.messaging.BatchFinish)."""
         schema, consumer = self.schema, durable
 
         async def on_batch(msg: NatsMessage) -> None:
             raw = msg.raw_message if isinstance(msg.raw_message, list) else [msg.raw_message]
             assert self.pool is not None
-            await consume_nats_batch(self.pool, schema, consumer, raw, handler)
+            await consume_nats_batch(self.pool, schema, consumer, raw, handler, finish)
 
         on_batch.__name__ = f"{durable}_batch"
         self.broker.subscriber(
