@@ -1,0 +1,163 @@
+"""The deadline service's SQL: facts, the summary tables a timeline projects to, timers, clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import asyncpg
+
+from services.deadline.alerts import Timer
+from services.deadline.attribution import hours
+from services.deadline.facts import Fact, fact_from_row
+from services.deadline.model import Timeline
+from shared.calendar import VN_TZ
+
+SCHEMA = "deadline"
+
+
+async def insert_fact(conn: asyncpg.Connection, fact: Fact) -> None:
+    await conn.execute(
+        "INSERT INTO deadline.facts (event_id, dossier_code, seq, topic, type, occurred_at, data) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+        fact.event_id,
+        fact.dossier_code,
+        fact.seq,
+        fact.topic,
+        fact.type,
+        fact.occurred_at,
+        fact.data.model_dump_json(),
+    )
+
+
+async def load_facts(conn: asyncpg.Connection, code: str) -> list[Fact]:
+    rows = await conn.fetch(
+        "SELECT event_id, dossier_code, topic, type, occurred_at, data FROM deadline.facts WHERE dossier_code = $1",
+        code,
+    )
+    return [
+        fact_from_row(r["event_id"], r["dossier_code"], r["topic"], r["type"], r["occurred_at"], json.loads(r["data"]))
+        for r in rows
+    ]
+
+
+async def lock_dossier(conn: asyncpg.Connection, code: str) -> None:
+    """Serialise rebuilds of one dossier across batches and service instances."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"deadline:{code}")
+
+
+def _local_date(t: datetime | None) -> date | None:
+    return t.astimezone(VN_TZ).date() if t is not None else None
+
+
+def _hours(seconds: int | None) -> float | None:
+    return hours(seconds) if seconds is not None else None
+
+
+async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
+    """Replace the dossier's summary rows with the timeline's."""
+    await conn.execute(
+        "INSERT INTO deadline.dossiers (code, procedure, receiving_agency, agencies, received_at, received_date, "
+        "appointment_at, result_ready_at, result_ready_date, returned_at, status, late, late_hours, holder_agency, "
+        "open_stage, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15, now()) "
+        "ON CONFLICT (code) DO UPDATE SET procedure = EXCLUDED.procedure, "
+        "receiving_agency = EXCLUDED.receiving_agency, "
+        "agencies = EXCLUDED.agencies, received_at = EXCLUDED.received_at, received_date = EXCLUDED.received_date, "
+        "appointment_at = EXCLUDED.appointment_at, result_ready_at = EXCLUDED.result_ready_at, "
+        "result_ready_date = EXCLUDED.result_ready_date, returned_at = EXCLUDED.returned_at, status = EXCLUDED.status, "
+        "late = EXCLUDED.late, late_hours = EXCLUDED.late_hours, holder_agency = EXCLUDED.holder_agency, "
+        "open_stage = EXCLUDED.open_stage, updated_at = now()",
+        t.code,
+        t.procedure,
+        t.receiving_agency,
+        t.agencies(),
+        t.received_at,
+        _local_date(t.received_at),
+        t.appointment_at,
+        t.result_ready_at,
+        _local_date(t.result_ready_at),
+        t.returned_at,
+        t.status,
+        t.late,
+        hours(t.late_seconds),
+        t.holder_agency,
+        t.open_stage,
+    )
+    await conn.execute("DELETE FROM deadline.stages WHERE dossier_code = $1", t.code)
+    scope_date = _local_date(t.result_ready_at or t.received_at)
+    await conn.executemany(
+        "INSERT INTO deadline.stages (dossier_code, stage_index, agency, level, role, procedure, start_at, "
+        "received_at, end_at, due_at, budget_hours, used_hours, overrun_hours, late, handoff_wait_hours, scope_date) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+        [
+            (
+                t.code,
+                s.index,
+                s.agency,
+                s.level,
+                s.role,
+                t.procedure,
+                s.start,
+                s.received_at,
+                s.end,
+                s.due,
+                hours(s.budget_seconds),
+                _hours(s.used_seconds),
+                hours(s.overrun_seconds),
+                s.late,
+                _hours(s.handoff_wait_seconds),
+                scope_date,
+            )
+            for s in t.stages
+        ],
+    )
+
+
+async def replace_timers(conn: asyncpg.Connection, code: str, timers: Sequence[Timer]) -> None:
+    """Unfired timers give way to the recomputed ones; a fired timer keeps its identity forever."""
+    await conn.execute("DELETE FROM deadline.timers WHERE dossier_code = $1 AND fired_at IS NULL", code)
+    if not timers:
+        return
+    await conn.execute(
+        "INSERT INTO deadline.timers (dossier_code, kind, identity, stage_index, agency, due_at, fire_at) "
+        "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], "
+        "$7::timestamptz[]) ON CONFLICT (dossier_code, identity) DO NOTHING",
+        code,
+        [t.kind for t in timers],
+        [t.identity for t in timers],
+        [t.stage_index for t in timers],
+        [t.agency for t in timers],
+        [t.due_at for t in timers],
+        [t.fire_at for t in timers],
+    )
+
+
+async def claim_due_timers(conn: asyncpg.Connection, now: datetime, limit: int) -> list[tuple[int, Timer]]:
+    """Lock the timers that became due (only those: the partial index keeps this cheap)."""
+    rows = await conn.fetch(
+        "SELECT id, dossier_code, kind, stage_index, agency, due_at, fire_at FROM deadline.timers "
+        "WHERE fired_at IS NULL AND fire_at <= $1 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [
+        (r["id"], Timer(r["dossier_code"], r["kind"], r["stage_index"], r["agency"], r["due_at"], r["fire_at"]))
+        for r in rows
+    ]
+
+
+async def mark_fired(conn: asyncpg.Connection, ids: Sequence[int], now: datetime) -> None:
+    await conn.execute("UPDATE deadline.timers SET fired_at = $2 WHERE id = ANY($1::bigint[])", list(ids), now)
+
+
+async def save_clock(conn: asyncpg.Connection, now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO deadline.clock (singleton, now) VALUES (true, $1) "
+        "ON CONFLICT (singleton) DO UPDATE SET now = GREATEST(deadline.clock.now, EXCLUDED.now)",
+        now,
+    )
+
+
+async def load_clock(conn: asyncpg.Connection) -> datetime | None:
+    return await conn.fetchval("SELECT now FROM deadline.clock")
