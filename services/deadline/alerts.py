@@ -75,8 +75,9 @@ def plan_timers(timeline: Timeline, calendar: WorkCalendar, warn_threshold_secon
 
 
 def alert_messages(timer: Timer, now: datetime, calendar: WorkCalendar) -> list[OutMessage]:
-    """The messages a timer publishes when it fires at `now` (ids derived from its identity)."""
-    code, agency, due = timer.dossier_code, timer.agency, timer.due_at
+    """The messages a timer publishes when it fires at `now` (ids derived from its identity), with
+    every time in Vietnamese local time, as the agencies read them."""
+    code, agency, due, now = timer.dossier_code, timer.agency, timer.due_at.astimezone(VN_TZ), now.astimezone(VN_TZ)
     cause = f"deadline:{code}:{timer.identity}"
 
     def message(subject: str, n: int, data) -> OutMessage:
@@ -107,7 +108,7 @@ def alert_messages(timer: Timer, now: datetime, calendar: WorkCalendar) -> list[
     if timer.kind == APOLOGY_REQUIRED:
         when = "has passed" if now > due else "is one working day away"
         reason = (
-            f"appointment_at {due.astimezone(VN_TZ).isoformat()} {when} and the result is not ready: "
+            f"appointment_at {due.isoformat()} {when} and the result is not ready: "
             "the agency holding the dossier must issue the apology letter with a new appointment "
             "(apology_issued, at most once per dossier)"
         )
