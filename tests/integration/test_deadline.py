@@ -234,3 +234,24 @@ async def test_the_simulated_now_survives_a_restart(fresh_streams: str, database
         await db.close()
     async with running(build_runtime, settings) as runtime:
         await poll_until(lambda: runtime.clock.now() == vn(2026, 3, 9, 9), message="the restored clock")
+
+
+async def test_with_the_system_clock_the_background_sweep_fires_what_is_due_within_a_second(
+    fresh_streams: str, database_url: str
+):
+    async with running(build_runtime, settings_for(fresh_streams, database_url)) as runtime:
+        nc, js = await connect(fresh_streams)
+        env = Env(runtime, nc, js, None, await collect(nc, "lt.evt.deadline.>"), await collect(nc, "lt.out.agency.>"))
+        loop = asyncio.get_running_loop()
+        await env.publish(at_the_district_office())  # March 2026: every due time has passed by the wall clock
+        began = loop.time()
+        await poll_until(lambda: len(env.fired()) == 5, timeout=5, message="the four alerts")
+        assert loop.time() - began < 1.5  # the batch, then at most one 0.2 s sweep interval
+        assert sorted(s for s, *_ in env.fired()) == [
+            "lt.evt.deadline.overdue",
+            "lt.evt.deadline.overdue",
+            "lt.evt.deadline.warning",
+            "lt.out.agency.T01_31_00_X99.apology_required",
+            "lt.out.agency.T01_31_00_X99.deadline_warning",
+        ]
+        await nc.close()
