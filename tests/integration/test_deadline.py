@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
 
 from services.deadline.app import build_runtime
-from services.deadline.scheduler import sweep
+from services.deadline.scheduler import Scheduler, sweep
+from shared.clock import ManualClock
 from shared.contracts import subjects
 from tests.harness import running, settings_for
 from tests.support import Collector, collect, connect, poll_until
@@ -255,3 +256,25 @@ async def test_with_the_system_clock_the_background_sweep_fires_what_is_due_with
             "lt.out.agency.T01_31_00_X99.deadline_warning",
         ]
         await nc.close()
+
+
+async def test_a_manual_clock_drives_the_sweep_across_tet(deadline):
+    """The simulated clock never ticks here: only the sweeps driven by the ManualClock fire."""
+    env = deadline
+    s = Story(CATALOG, "T01.00.01.X99-260210-0001", THREE_LEVELS, COMMUNE)
+    s.received(vn(2026, 2, 10, 8))
+    s.completed(0, vn(2026, 2, 10, 16))  # stage 1 due Mon 23 Feb 16:00, after the Tết week
+    await env.publish(s)
+    await env.settled(s.code, open_stage=1)
+    clock = ManualClock(vn(2026, 2, 13, 15, 59))
+    scheduler = Scheduler(CATALOG.calendar, clock)
+    assert await scheduler.sweep_now(env.runtime.pool) == 0
+    clock.advance(timedelta(minutes=1))  # Friday before Tết, 16:00: one working day is left
+    assert await scheduler.sweep_now(env.runtime.pool) == 1
+    clock.current = vn(2026, 2, 23, 16)  # a week of holidays later: due, not yet overdue
+    assert await scheduler.sweep_now(env.runtime.pool) == 0
+    clock.current = vn(2026, 2, 24, 8)
+    assert await scheduler.sweep_now(env.runtime.pool) == 1
+    await poll_until(lambda: env.alerts.of("deadline.overdue"), message="the overdue")
+    assert env.alerts.of("deadline.warning")[0]["data"]["remaining_hours"] == 8.0
+    assert env.alerts.of("deadline.overdue")[0]["data"]["overdue_by_hours"] == 1.5

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from services.deadline.alerts import (
     APOLOGY_REQUIRED,
     DOSSIER_OVERDUE,
@@ -14,6 +16,7 @@ from services.deadline.alerts import (
     plan_timers,
     warn_at,
 )
+from services.deadline.app import WARN_SETTING, warn_threshold_seconds
 from services.deadline.timeline import build_timeline
 from tests.unit.deadline.common import CALENDAR, CATALOG, COMMUNE, HOUR, LABOUR_OFFICE, THREE_LEVELS, vn
 from tests.unit.deadline.story import Story
@@ -133,3 +136,12 @@ def test_alert_ids_are_derived_so_a_repeat_would_be_deduplicated():
         messages(STAGE_OVERDUE, vn(2026, 3, 9, 9))[0][1]["event_id"]
         == messages(STAGE_OVERDUE, vn(2026, 3, 9, 10))[0][1]["event_id"]
     )
+
+
+def test_the_warning_threshold_setting_is_read_in_working_hours():
+    assert warn_threshold_seconds({}) is None  # one working day: the due day's office hours
+    assert warn_threshold_seconds({WARN_SETTING: " 2.5 "}) == 9000
+    with pytest.raises(ValueError, match="LIENTHONG_WARN_WORKING_HOURS must be a number of working hours, not 'x'"):
+        warn_threshold_seconds({WARN_SETTING: "x"})
+    with pytest.raises(ValueError, match="between 0 and 10000"):
+        warn_threshold_seconds({WARN_SETTING: "-1"})
