@@ -43,6 +43,19 @@ def overlap_seconds(
     return calendar.working_seconds_between(max(a[0], b[0]), min(ends))
 
 
+def union_seconds(calendar: WorkCalendar, intervals: list[tuple[datetime, datetime]]) -> int:
+    """Working time covered by closed intervals, overlaps counted once (a fee requested while a
+    supplement is awaited stops the same clock, it does not stop it twice)."""
+    total, reach = 0, None
+    for start, end in sorted(intervals):
+        if reach is not None and start < reach:
+            start = reach
+        if end > start:
+            total += calendar.working_seconds_between(start, end)
+            reach = end
+    return total
+
+
 def judge_stage(
     calendar: WorkCalendar,
     start: datetime,

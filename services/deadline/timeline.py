@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.deadline.attribution import blame, judge_dossier, judge_stage, overlap_seconds
+from services.deadline.attribution import blame, judge_dossier, judge_stage, overlap_seconds, union_seconds
 from services.deadline.facts import Fact, in_order
 from services.deadline.legs import PostalLeg, postal_legs
 from services.deadline.model import TERMINAL, AppointmentChange, Pause, Stage, Timeline
@@ -155,7 +155,7 @@ def _finish_stage(s: dict, pauses: tuple[Pause, ...], legs: tuple[PostalLeg, ...
     if start is None:
         return Stage(**fields)
     own = [p for p in pauses if p.stage_index == s["index"]]
-    paused = sum(p.working_seconds or 0 for p in own)
+    paused = union_seconds(calendar, [(p.start, p.end) for p in own if p.end is not None])
     stopped = any(p.end is None for p in own)
     postal = 0
     for leg in legs:

@@ -131,3 +131,16 @@ def test_pauses_and_postal_legs_are_charged_to_no_agency():
     explained = explanation(timeline, CATALOG)
     assert explained["pauses"][0]["charged_to"] is None and explained["pauses"][0]["working_hours"] == 24
     assert explained["postal_legs"][0]["charged_to"] is None
+
+
+def test_overlapping_pauses_stop_the_clock_once():
+    s = story()
+    s.received(vn(2026, 3, 2, 8))
+    s.completed(0, vn(2026, 3, 2, 10))
+    s.paused(1, vn(2026, 3, 3, 9), kind="supplement")
+    s.paused(1, vn(2026, 3, 4, 9), kind="obligation")  # a fee asked while papers are awaited
+    s.resumed(1, vn(2026, 3, 3, 9), vn(2026, 3, 5, 9), kind="supplement")
+    s.resumed(1, vn(2026, 3, 4, 9), vn(2026, 3, 6, 9), kind="obligation")
+    stage = build_timeline(s.facts(), CALENDAR).stage(1)
+    assert stage.paused_seconds == 24 * HOUR  # Tue 09:00 -> Fri 09:00, not 16 + 16 hours
+    assert stage.due == vn(2026, 3, 11, 10)
