@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
@@ -14,9 +14,10 @@ from shared.calendar import VN_TZ
 from shared.catalog import Catalog
 from shared.clock import Clock
 from shared.contracts import subjects
-from shared.contracts.envelope import OutMessage, derived_event_id, envelope_message
-from shared.contracts.events import Envelope, InputRejected, SubmittedData
+from shared.contracts.envelope import derived_event_id, envelope_message
+from shared.contracts.events import Envelope, SubmittedData
 from shared.contracts.inbound import Accepted, DeadLetter, Rejection, decode_body, parse_agency_message
+from shared.contracts.replies import dead_letter_message, rejection_message
 from shared.db.outbox import enqueue
 from shared.messaging import Inbound, dead_letter, message_key
 
@@ -30,28 +31,6 @@ class Submitted:
     dossier_code: str
     appointment_at: datetime
     new: bool
-
-
-def rejection_message(rejection: Rejection, subject: str, key: str) -> OutMessage:
-    return envelope_message(
-        subjects.out_agency(rejection.agency_code, "input_rejected"),
-        event_id=derived_event_id(key, 0),
-        occurred_at=datetime.now(UTC),
-        agency=rejection.agency_code,
-        dossier_code=None,
-        data=InputRejected(refused_event_id=rejection.event_id, refused_subject=subject, reason=rejection.reason),
-    )
-
-
-def dead_letter_message(service: str, subject: str, key: str, reason: str) -> OutMessage:
-    return envelope_message(
-        subjects.dead_letter(service),
-        event_id=derived_event_id(key, 0),
-        occurred_at=datetime.now(UTC),
-        agency=None,
-        dossier_code=None,
-        data={"refused_subject": subject, "reason": reason},
-    )
 
 
 class IntakeHandlers:
