@@ -56,6 +56,7 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task] = []
         self._clock_listeners: list[Callable[[], Awaitable[None]]] = []
         self._database_ready: list[Callable[[asyncpg.Connection], Awaitable[None]]] = []
+        self._nats_ready: list[Callable[[None], Awaitable[None]]] = []
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -96,6 +97,10 @@ class ServiceRuntime:
         """Run `hook` after migrations, before any consumer starts (e.g. to load keys or state)."""
         self._database_ready.append(hook)
 
+    def on_nats_ready(self, hook: Callable[[None], Awaitable[None]]) -> None:
+        """Run `hook` once the service's own NATS connection (`self.nc`, `self.js`) is open."""
+        self._nats_ready.append(hook)
+
     def on_clock_tick(self, listener: Callable[[], Awaitable[None]]) -> None:
         self._clock_listeners.append(listener)
 
@@ -113,6 +118,8 @@ class ServiceRuntime:
         self.nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
         self.js = self.nc.jetstream()
         await ensure_streams(self.js)
+        for hook in self._nats_ready:
+            await hook(None)
         if isinstance(self.clock, SimulatedClock):
             await self.nc.subscribe(subjects.SIM_CLOCK, cb=self._on_sim_clock)
         self.relay = OutboxRelay(self.pool, self.js, self.schema)
