@@ -29,10 +29,12 @@ from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import create_pool
 from shared.messaging import BatchFinish, Handler, consume_nats_batch
+from shared.nats_compat import install as install_nats_fetch_fix
 from shared.settings import Settings
 from shared.tracing.setup import setup_tracing
 
 log = logging.getLogger(__name__)
+install_nats_fetch_fix()  # FastStream's batch loop would otherwise drop fetched messages (see module)
 
 BackgroundTask = Callable[["ServiceRuntime"], Awaitable[None]]
 
