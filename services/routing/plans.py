@@ -4,49 +4,51 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
+from services.routing.state import PlanStage
 from shared.calendar import WorkCalendar
 from shared.catalog import RECEIVING, Catalog, Procedure
 from shared.contracts.events import PlannedStage
 
-
-class PlanStage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    index: int
-    agency: str
-    level: str
-    role: str
-    working_days: float
+Plan = tuple[PlanStage, ...]
 
 
-def resolve_plan(procedure: Procedure, receiving_agency: str, catalog: Catalog) -> tuple[PlanStage, ...]:
+def resolve_plan(procedure: Procedure, receiving_agency: str, catalog: Catalog) -> Plan:
     """`receiving` becomes the agency where the dossier was submitted; levels come from the catalog."""
     stages = []
     for index, spec in enumerate(procedure.stages):
         agency = receiving_agency if spec.agency == RECEIVING else spec.agency
-        level = catalog.agencies[agency].level if agency in catalog.agencies else "unknown"
         stages.append(
-            PlanStage(index=index, agency=agency, level=level, role=spec.role, working_days=spec.working_days)
+            PlanStage(
+                index=index,
+                agency=agency,
+                level=catalog.agency(agency).level,
+                role=spec.role,
+                working_days=spec.working_days,
+            )
         )
     return tuple(stages)
 
 
-def last_processing_index(plan: tuple[PlanStage, ...]) -> int:
+def last_processing_index(plan: Plan) -> int:
+    """The last stage that is not the return of the result: where `result_ready` belongs."""
     return max(s.index for s in plan if s.role != "return")
 
 
-def return_index(plan: tuple[PlanStage, ...]) -> int | None:
+def return_index(plan: Plan) -> int | None:
     return next((s.index for s in plan if s.role == "return"), None)
 
 
-def planned_stages(plan: tuple[PlanStage, ...], start: datetime, calendar: WorkCalendar) -> list[PlannedStage]:
+def stage_budget(calendar: WorkCalendar, start: datetime, working_days: float) -> tuple[int, datetime]:
+    """A stage's budget (D x H working seconds, H of its first day) and its due time from `start`."""
+    budget = calendar.budget_seconds(start, working_days)
+    return budget, calendar.add_working_seconds(start, budget)
+
+
+def planned_stages(plan: Plan, start: datetime, calendar: WorkCalendar) -> list[PlannedStage]:
     """Planned start and due of every stage if each used its whole budget (for `dossier.routed`)."""
     planned, cursor = [], start
     for stage in plan:
-        budget = calendar.budget_seconds(cursor, stage.working_days)
-        due = calendar.add_working_seconds(cursor, budget)
+        budget, due = stage_budget(calendar, cursor, stage.working_days)
         planned.append(
             PlannedStage(
                 index=stage.index,
@@ -54,10 +56,14 @@ def planned_stages(plan: tuple[PlanStage, ...], start: datetime, calendar: WorkC
                 agency_level=stage.level,
                 role=stage.role,
                 working_days=stage.working_days,
-                budget_hours=round(budget / 3600, 4),
+                budget_hours=hours(budget),
                 planned_start=calendar.next_opening(cursor),
                 planned_due=due,
             )
         )
         cursor = due
     return planned
+
+
+def hours(seconds: int) -> float:
+    return round(seconds / 3600, 4)
