@@ -101,12 +101,15 @@ class RoutingHandlers:
 
     async def on_shipment(self, conn: asyncpg.Connection, inbound: Inbound) -> None:
         """A delivered result closes the dossier as returned by post (lt.evt.postal.shipment_updated)."""
-        parsed = _parse_fact(inbound, ShipmentUpdated)
+        parsed = _parse_fact(inbound, ShipmentUpdated, code_required=False)
         if isinstance(parsed, str):
             await self._dead_letter(conn, inbound, parsed)
             return
         envelope, shipment = parsed
         if shipment.direction != "delivery" or shipment.status != "delivered":
+            return  # pickups (whose dossier may not exist yet) and transit are the post's business
+        if envelope.dossier_code is None:
+            await self._dead_letter(conn, inbound, "dossier_code: required on a delivered result")
             return
         state = await repository.load_for_update(conn, envelope.dossier_code)
         if state is None:
@@ -141,7 +144,9 @@ class RoutingHandlers:
         return agency.code if agency else None
 
 
-def _parse_fact(inbound: Inbound, model: type[BaseModel]) -> tuple[Envelope, BaseModel] | str:
+def _parse_fact(
+    inbound: Inbound, model: type[BaseModel], code_required: bool = True
+) -> tuple[Envelope, BaseModel] | str:
     """A fact from another lienthong service: its envelope and data, or why it cannot be read."""
     obj, problem = decode_body(inbound.body)
     if problem:
@@ -151,6 +156,6 @@ def _parse_fact(inbound: Inbound, model: type[BaseModel]) -> tuple[Envelope, Bas
         data = model.model_validate(envelope.data)
     except ValidationError as exc:
         return describe_validation_error(exc)
-    if envelope.dossier_code is None:
+    if code_required and envelope.dossier_code is None:
         return "dossier_code: required on a dossier fact"
     return envelope, data

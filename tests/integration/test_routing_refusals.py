@@ -176,3 +176,31 @@ async def test_an_unreadable_fact_is_dead_lettered_with_its_reason(routing_alone
         assert await db.fetchval("SELECT count(*) FROM routing.dossiers") == 0
     finally:
         await db.close()
+
+
+async def test_shipment_updates_other_than_a_delivered_result_are_left_to_the_post(routing_alone):
+    _, nc, js, database_url = routing_alone
+    out = await collect(nc, "lt.out.>")
+    for direction, status, code in (
+        ("pickup", "picked_up", None),  # a postal submission: its dossier does not exist yet
+        ("delivery", "in_transit", f"{COMMUNE}-260302-0044"),
+        ("delivery", "delivered", None),
+    ):
+        data = {"waybill": "EB000000002VN", "direction": direction, "status": status, "at": march("05T10:00:00")}
+        body = envelope("shipment_updated", COMMUNE, march("05T10:00:00"), data, dossier_code=code)
+        await js.publish(subjects.fact("postal", "shipment_updated"), json.dumps(body).encode())
+
+    async def all_acknowledged() -> bool:
+        info = await js.consumer_info("LT_EVT", "routing-postal")
+        return info.delivered.stream_seq == 3 and info.num_ack_pending == 0
+
+    await poll_until(all_acknowledged, message="routing to acknowledge the three updates")
+    await poll_until(lambda: out.messages, message="one dead letter")
+    assert [(s, b["data"]["reason"]) for s, b in out.messages] == [
+        (subjects.dead_letter("routing"), "dossier_code: required on a delivered result")
+    ]
+    db = await asyncpg.connect(database_url)
+    try:
+        assert await db.fetchval("SELECT count(*) FROM routing.dead_letters") == 1
+    finally:
+        await db.close()
