@@ -28,7 +28,7 @@ from shared.calendar import VN_TZ
 from shared.contracts import subjects
 from shared.settings import DEFAULT_NATS_URL
 
-EXTENSIONS: tuple[str, ...] = ()  # modules exposing `COMMANDS: list[Command]`
+EXTENSIONS: tuple[str, ...] = ("shared.web.serve", "shared.recommend")  # modules exposing `COMMANDS: list[Command]`
 DEFAULT_JAEGER_UI_URL = "http://localhost:16686"
 
 

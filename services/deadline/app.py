@@ -9,6 +9,7 @@ from pathlib import Path
 
 from faststream.nats.annotations import NatsMessage
 
+from services.deadline import ops
 from services.deadline.handlers import CONSUMER, SCHEMA, DeadlineHandlers
 from services.deadline.scheduler import Scheduler
 from shared.contracts import subjects
@@ -68,4 +69,5 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
         async with runtime.pool.acquire() as conn:
             return await handlers.rpc_report(conn, msg.body)
 
+    ops.register(runtime, ops.OpsHandlers(runtime.catalog, runtime.clock))
     return runtime

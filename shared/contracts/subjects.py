@@ -18,6 +18,12 @@ RPC_INTAKE_SUBMIT = "lt.rpc.intake.submit"
 RPC_INTAKE_DELIVERY_ADDRESS = "lt.rpc.intake.delivery_address"
 RPC_DEADLINE_EXPLAIN = "lt.rpc.deadline.explain"
 RPC_DEADLINE_REPORT = "lt.rpc.deadline.report"
+# Extensions for the operators' page and `lienthong recommend` (services/deadline/ops.py).
+RPC_DEADLINE_TREND = "lt.rpc.deadline.trend"
+RPC_DEADLINE_HEATMAP = "lt.rpc.deadline.heatmap"
+RPC_DEADLINE_HANDOFFS = "lt.rpc.deadline.handoffs"
+RPC_DEADLINE_DOSSIERS = "lt.rpc.deadline.dossiers"
+RPC_DEADLINE_RECOMMEND = "lt.rpc.deadline.recommend"
 SIM_CLOCK = "lt.sim.clock"
 
 # Extension: dead letters for messages that cannot be attributed to any agency.
