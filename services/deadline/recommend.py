@@ -69,8 +69,10 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 def follows_plan(timeline: Timeline, procedure: Procedure) -> bool:
-    """The dossier went through the procedure's current stages (same count, same roles)."""
-    return [s.role for s in timeline.stages] == [s.role for s in procedure.stages]
+    """The dossier went through the procedure's current stages: same agencies in the same roles
+    (a dossier routed before the catalog changed is not evidence for today's stages)."""
+    plan = [(timeline.receiving_agency if s.agency == RECEIVING else s.agency, s.role) for s in procedure.stages]
+    return timeline.procedure == procedure.code and [(s.agency, s.role) for s in timeline.stages] == plan
 
 
 def judged(stage: Stage) -> bool:

@@ -91,5 +91,12 @@ def asyncapi_page(document: dict[str, Any]) -> str:
         links = "".join(f'<li><a href="#{e(k)}"><code>{e(channels[k]["address"])}</code></a></li>' for k in keys)
         toc.append(f"<h3>{e(title)}</h3><ul>{links}</ul>")
         sections += [_channel(k, channels[k], actions.get(k, [])) for k in keys]
+    envelope = next(iter(channels.values()), {}).get("messages", {})
+    envelope = next(iter(envelope.values()), {}).get("payload", {})
+    fields = {k: v for k, v in (envelope.get("properties") or {}).items() if k != "data"}
+    body.append(
+        '<section id="envelope"><h2>Phong bì chung (the envelope of every message, CONTRACT.md §3)</h2>'
+        f"{_fields({**envelope, 'properties': fields})}</section>"
+    )
     body.append(f'<section id="channels">{"".join(toc)}</section>')
     return page("AsyncAPI", "".join(body + sections), "asyncapi")

@@ -24,15 +24,23 @@ class Series:
     points: Sequence[float | None]  # one per x, None where there is nothing to plot
 
 
+def svg_open(chart_id: str, width: float, height: float, label: str) -> str:
+    """Drawn at its own size (never upscaled), shrunk to fit narrow screens."""
+    return (
+        f'<svg id="{chart_id}" class="chart" width="{width}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{e(label)}">'
+    )
+
+
 def _text(x: float, y: float, body: str, size: int = 12, anchor: str = "start", extra: str = "") -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" {FONT}{extra}>{body}</text>'
 
 
 def line_chart(chart_id: str, title: str, x_labels: Sequence[str], series: Sequence[Series]) -> str:
     """Rates (0..1) per x; a gap where a point is None; a legend under the plot."""
-    width, left, right, top, plot_h = 720, 48, 16, 28, 200
+    width, left, right, top, plot_h = 620, 44, 16, 28, 200
     plot_w = width - left - right
-    legend_rows = (len(series) + 2) // 3
+    legend_rows = (len(series) + 1) // 2
     height = top + plot_h + 34 + 20 * legend_rows
     n = max(len(x_labels), 1)
     step = plot_w / max(n - 1, 1)
@@ -41,7 +49,7 @@ def line_chart(chart_id: str, title: str, x_labels: Sequence[str], series: Seque
         x = left + (i * step if n > 1 else plot_w / 2)
         return x, top + plot_h * (1 - v)
 
-    out = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}">']
+    out = [svg_open(chart_id, width, height, title)]
     out.append(_text(left, 16, e(title), 13, extra=' font-weight="600"'))
     for pct in (0, 25, 50, 75, 100):
         y = top + plot_h * (1 - pct / 100)
@@ -67,9 +75,9 @@ def line_chart(chart_id: str, title: str, x_labels: Sequence[str], series: Seque
             if len(run) > 1:
                 pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
                 out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2.5"/>')
-        lx, ly = left + (k % 3) * 224, top + plot_h + 38 + (k // 3) * 20
+        lx, ly = left + (k % 2) * 290, top + plot_h + 38 + (k // 2) * 20
         out.append(f'<rect x="{lx}" y="{ly - 10}" width="14" height="10" fill="{colour}"/>')
-        out.append(_text(lx + 20, ly, e(_clip(s.label, 32)), 11))
+        out.append(_text(lx + 20, ly, e(_clip(s.label, 44)), 12))
     out.append("</svg>")
     return "".join(out)
 
@@ -92,9 +100,9 @@ def heatmap(chart_id: str, heat: dict[str, Any]) -> str:
     cells = {(c["agency"], c["role"]): c for c in heat["cells"]}
     top = float(heat["max_overrun_hours"] or 0)
     label_w, cell_w, cell_h, head = 300, 118, 40, 44
-    width = label_w + cell_w * max(len(roles), 1) + 16
+    width = max(label_w + cell_w * max(len(roles), 1) + 16, label_w + 560)
     height = head + cell_h * max(len(agencies), 1) + 64
-    out = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="heatmap">']
+    out = [svg_open(chart_id, width, height, "heatmap")]
     out.append(
         '<defs><linearGradient id="heat-scale"><stop offset="0" stop-color="#fef08a"/>'
         '<stop offset="1" stop-color="#991b1b"/></linearGradient></defs>'
@@ -143,7 +151,7 @@ def wait_bars(chart_id: str, rows: Sequence[dict[str, Any]]) -> str:
     label_w, bar_w, row_h, head = 190, 440, 46, 30
     width, height = label_w + bar_w + 120, head + row_h * max(len(rows), 1) + 30
     top = max([float(r["p90_hours"] or 0) for r in rows] + [1.0])
-    out = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="hand-offs">']
+    out = [svg_open(chart_id, width, height, "hand-off waits")]
     out.append(f'<rect x="{label_w}" y="6" width="14" height="10" fill="#56B4E9"/>')
     out.append(_text(label_w + 20, 15, "trung vị (median)", 11))
     out.append(f'<rect x="{label_w + 150}" y="6" width="14" height="10" fill="#0072B2"/>')

@@ -1,7 +1,8 @@
 """The page's only source of figures: the deadline service, asked over NATS request/reply.
 
-One NATS connection per web process, opened on first use and reopened after a failure, so that
-the page starts (and serves its AsyncAPI view) even while NATS or the service is down.
+One NATS connection per web process, opened on first use and opened again on the next request
+once nats-py has given it up, so that the page starts (and serves its AsyncAPI view) while NATS
+or the service is down, and recovers when they are back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
+
+RETRY_AFTER_SECONDS = 2.0
 
 
 class ServiceUnavailable(Exception):
@@ -29,6 +32,7 @@ class DeadlineClient:
         self.nats_url, self.timeout = nats_url, timeout
         self._nc: Client | None = None
         self._lock = asyncio.Lock()
+        self._failure: tuple[float, str] | None = None  # (loop time, reason) of the last failed connect
 
     @property
     def connected(self) -> bool:
@@ -38,17 +42,21 @@ class DeadlineClient:
         async with self._lock:
             if self._nc is not None and not self._nc.is_closed:
                 return self._nc
+            now = asyncio.get_running_loop().time()
+            if self._failure is not None and now - self._failure[0] < RETRY_AFTER_SECONDS:
+                raise ServiceUnavailable(self._failure[1])  # one page's parallel requests fail together
             try:
                 self._nc = await nats.connect(
                     self.nats_url,
                     connect_timeout=3,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    allow_reconnect=True,
+                    max_reconnect_attempts=1,  # also bounds the first connect; a closed one is reopened above
+                    reconnect_time_wait=0.5,
                     error_cb=_quiet,
                 )
             except (OSError, NatsError, TimeoutError) as exc:
-                raise ServiceUnavailable(f"cannot reach NATS at {self.nats_url} ({type(exc).__name__})") from None
+                self._failure = (now, f"cannot reach NATS at {self.nats_url} ({type(exc).__name__})")
+                raise ServiceUnavailable(self._failure[1]) from None
+            self._failure = None
             return self._nc
 
     async def ask(self, subject: str, request: dict[str, Any], key: str) -> dict[str, Any]:

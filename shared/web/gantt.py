@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.calendar import VN_TZ
-from shared.web.charts import FONT
+from shared.web.charts import FONT, svg_open
 from shared.web.labels import e, hours, role, when
 
-WIDTH, LABEL_W, ROW_H, HEAD = 1160, 300, 36, 46
+WIDTH, LABEL_W, ROW_H, HEAD = 1240, 320, 40, 46
 COLOURS = {"handoff": "#f59e0b", "processing": "#2563eb", "late": "#dc2626", "postal": "#7c3aed"}
 
 
@@ -36,19 +36,19 @@ def _times(x: dict[str, Any]) -> Iterable[datetime | None]:
 def timeline_svg(x: dict[str, Any], chart_id: str = "timeline") -> str:
     known = [t for t in _times(x) if t is not None]
     if not known:
-        return f'<svg id="{chart_id}" class="chart" viewBox="0 0 {WIDTH} 40"></svg>'
+        return svg_open(chart_id, WIDTH, 40, "timeline") + "</svg>"
     first, last = min(known), max(known)
     pad = max((last - first) * 0.03, timedelta(hours=2))
     t0, t1 = first - pad, last + pad
     plot_w = WIDTH - LABEL_W - 20
     rows = len(x["stages"]) + (1 if x["postal_legs"] else 0)
-    height = HEAD + ROW_H * max(rows, 1) + 70
+    height = HEAD + ROW_H * max(rows, 1) + 78
 
     def px(t: datetime) -> float:
         return LABEL_W + plot_w * (t - t0) / (t1 - t0)
 
     out = [
-        f'<svg id="{chart_id}" class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="timeline">',
+        svg_open(chart_id, WIDTH, height, "timeline"),
         '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
         '<rect width="6" height="6" fill="#ffffff" fill-opacity="0.55"/>'
         '<line x1="0" y1="0" x2="0" y2="6" stroke="#334155" stroke-width="2.5"/></pattern></defs>',
@@ -65,16 +65,22 @@ def timeline_svg(x: dict[str, Any], chart_id: str = "timeline") -> str:
                 tip = f"bưu chính {e(leg['direction'])} {e(leg['waybill'])}: {when(leg['start'])} → {when(leg['end'])}"
                 out.append(_bar("postal", px(start), px(end), y, COLOURS["postal"], tip))
     bottom = HEAD + ROW_H * max(rows, 1)
-    for key, label, colour in (("appointment_at", "Hẹn trả", "#0f172a"), ("result_ready_at", "Có kết quả", "#15803d")):
+    markers = (
+        ("appointment_at", "Hẹn trả (appointment)", "#0f172a"),
+        ("result_ready_at", "Có kết quả (result)", "#15803d"),
+    )
+    for k, (key, label, colour) in enumerate(markers):
         t = _t(x.get(key))
         if t is not None:
+            x_at, anchor = px(t), "end" if px(t) > WIDTH - 260 else "start"
+            shift = -4 if anchor == "end" else 4
             out.append(
-                f'<g class="marker {key}"><line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{HEAD - 6}" y2="{bottom}" '
+                f'<g class="marker {key}"><line x1="{x_at:.1f}" x2="{x_at:.1f}" y1="{HEAD - 6}" y2="{bottom + 6}" '
                 f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                f'<text x="{px(t) + 4:.1f}" y="{bottom + 14}" font-size="11" fill="{colour}" {FONT}>'
-                f"{label} {when(t)}</text></g>"
+                f'<text x="{x_at + shift:.1f}" y="{bottom + 18 + 15 * k}" font-size="11" fill="{colour}" '
+                f'text-anchor="{anchor}" {FONT}>{label} {when(t)}</text></g>'
             )
-    out += _legend(bottom + 34)
+    out += _legend(bottom + 62)
     out.append("</svg>")
     return "".join(out)
 
@@ -91,7 +97,7 @@ def _days(t0: datetime, t1: datetime, px, bottom: float) -> list[str]:
         if d.weekday() >= 5:
             out.append(f'<rect class="weekend" x="{a:.1f}" y="{HEAD - 8}" width="{b - a:.1f}" '
                        f'height="{bottom - HEAD + 8}" fill="#f1f5f9"/>')  # fmt: skip
-        if d >= t0 and k % every == 0:
+        if d >= t0 and k % every == 0 and a < WIDTH - 36:
             out.append(f'<line x1="{a:.1f}" x2="{a:.1f}" y1="{HEAD - 8}" y2="{bottom}" stroke="#e2e8f0"/>')
             out.append(f'<text x="{a + 2:.1f}" y="{HEAD - 14}" font-size="10" fill="#475569" {FONT}>'
                        f"{d.strftime('%d/%m')}</text>")  # fmt: skip

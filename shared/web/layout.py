@@ -16,7 +16,7 @@ main { padding: 18px 28px 40px; max-width: 1320px; }
 section { background: #fff; border: 1px solid #e2e8f0; border-radius: 8px; padding: 14px 18px; margin: 16px 0; }
 h2 { font-size: 17px; margin: 0 0 4px; }
 p.hint { color: #475569; margin: 0 0 10px; font-size: 13px; }
-svg.chart { width: 100%; height: auto; display: block; }
+svg.chart { max-width: 100%; height: auto; display: block; }
 .row { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .tiles { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; }
 .tile { background: #fff; border: 1px solid #e2e8f0; border-radius: 8px; padding: 10px 14px; }
@@ -26,6 +26,7 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
 th { background: #f1f5f9; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.code, .badge { white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .badge.overdue, .badge.late { background: #fee2e2; color: #991b1b; }
 .badge.stage_overdue { background: #ffedd5; color: #9a3412; }

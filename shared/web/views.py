@@ -65,7 +65,7 @@ def _dossier_rows(dossiers: list[dict[str, Any]]) -> str:
         where = agency(stage["agency"], stage["agency_name"]) + f", hạn {when(stage['due'])}" if stage else ""
         holder = agency(d["holder_agency"], d["holder_agency_name"]) if d["holder_agency"] else "—"
         rows.append(
-            f'<tr data-category="{e(d["category"])}"><td><a href="/dossiers/{quote(d["code"], safe="")}">'
+            f'<tr data-category="{e(d["category"])}"><td class="code"><a href="/dossiers/{quote(d["code"], safe="")}">'
             f"{e(d['code'])}</a></td>"
             f'<td><span class="badge {e(d["category"])}">{e(CATEGORIES.get(d["category"], d["category"]))}</span></td>'
             f"<td>{e(d['procedure'])} {e(d['procedure_name'] or '')}</td>"

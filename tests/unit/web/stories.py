@@ -26,7 +26,7 @@ def district() -> list[Story]:
     late.received(vn(2026, 3, 2, 8))  # appointment Mon 16 Mar 08:00
     late.completed(0, vn(2026, 3, 2, 10))
     late.handoff_received(1, vn(2026, 3, 3, 8))  # waited 6 working hours
-    late.completed(1, vn(2026, 3, 10, 16))  # due Fri 6 Mar 10:00
+    late.completed(1, vn(2026, 3, 10, 16))  # due Fri 6 Mar 10:00: 20.5 working hours over
     late.handoff_received(2, vn(2026, 3, 11, 8))  # waited 1.5 h
     late.completed(2, vn(2026, 3, 16, 16), "result_ready")
     late.returned(vn(2026, 3, 17, 9))
@@ -49,7 +49,7 @@ def district() -> list[Story]:
     at_risk.received(vn(2026, 3, 6, 14))  # appointment Fri 20 Mar 14:00
     at_risk.completed(0, vn(2026, 3, 9, 8))
     at_risk.handoff_received(1, vn(2026, 3, 9, 10))  # waited 2 h
-    at_risk.completed(1, vn(2026, 3, 17, 9))  # late: due Thu 12 Mar 15:00
+    at_risk.completed(1, vn(2026, 3, 17, 9))  # due Fri 13 Mar 08:00: 17 working hours over
     at_risk.handoff_received(2, vn(2026, 3, 17, 10))  # waited 1 h; stage 2 due Mon 23 Mar 09:00
 
     paused = Story(CATALOG, PAUSED_PROVINCE, COMMUNE_PROVINCE, OTHER_COMMUNE)
@@ -85,11 +85,12 @@ def generated_weeks(weeks: int = 8, per_week: int = 4, seed: int = 7) -> list[St
     return stories
 
 
-def _step(s: Story, index: int, start: datetime, rng: random.Random, days: float, wait: int | None, *outcome) -> datetime:
+def _step(
+    s: Story, index: int, start: datetime, rng: random.Random, days: float, wait: int | None, *outcome
+) -> datetime:
     """Receive after `wait` working hours (if any), work `days` working days, complete."""
     if wait is not None:
         s.handoff_received(index, s.calendar.add_working_seconds(start, wait * 3600))
     end = s.calendar.add_working_seconds(start, round((days + rng.random() * 0.2) * 8 * 3600))
     s.completed(index, end, *outcome)
     return end
-
