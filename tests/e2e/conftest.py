@@ -91,12 +91,12 @@ async def e2e_database(pg_server_dsn: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-def service_env(nats_url: str, database_url: str, **extra: str) -> dict[str, str]:
+def service_env(nats_url: str, database_url: str, catalog: Path = CATALOG, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
         NATS_URL=nats_url,
         DATABASE_URL=database_url,
-        LIENTHONG_CATALOG=str(CATALOG),
+        LIENTHONG_CATALOG=str(catalog),
         LIENTHONG_CLOCK="simulated",
         PYTHONUNBUFFERED="1",
         OTEL_TRACES_EXPORTER="none",
@@ -120,3 +120,17 @@ async def services(
 @pytest.fixture
 def service_logs(services: RunningServices) -> Iterator[RunningServices]:
     yield services
+
+
+@pytest.fixture(scope="module")
+async def demo_services(
+    nats_url: str, e2e_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServices]:
+    """The four services on the demo catalog (infra/catalog/demo.yaml), for the simulator."""
+    await reset_streams(nats_url)
+    env = service_env(nats_url, e2e_database, catalog=ROOT / "infra" / "catalog" / "demo.yaml")
+    running = start_services(env, tmp_path_factory.mktemp("e2e-demo-logs"))
+    try:
+        yield running
+    finally:
+        stop_services(running)
