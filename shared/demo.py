@@ -26,9 +26,7 @@ import nats
 from shared import devenv
 from shared.catalog import default_catalog_path, load_catalog
 from shared.contracts.streams import STREAMS
-from shared.sim.driver import simulate
-from shared.sim.scenario import SimConfig
-from shared.sim.verify import blamed_stages, compare, ground_truth
+from shared.sim import cli as sim_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "routing", "deadline", "postal")
@@ -67,7 +65,9 @@ async def reset_streams(nats_url: str) -> None:
 
 
 async def run_demo(args: argparse.Namespace, state: Path) -> int:
+    started_at = time.monotonic()
     started: list = []
+    own_postgres = False
     nats_url = os.environ.get("NATS_URL")
     server_dsn = os.environ.get("DATABASE_URL")
     if not nats_url:
@@ -80,6 +80,7 @@ async def run_demo(args: argparse.Namespace, state: Path) -> int:
     if not server_dsn:
         pg = devenv.start_postgres(state / "pg")
         started.append(pg)
+        own_postgres = True
         server_dsn = pg.dsn
         print(f"• PostgreSQL nhúng (embedded): {server_dsn}")
     db_name = f"lienthong_demo_{uuid.uuid4().hex[:8]}"
@@ -95,37 +96,11 @@ async def run_demo(args: argparse.Namespace, state: Path) -> int:
         wait_started(processes, log_dir)
         print(f"• 4 dịch vụ đang chạy (services running): {', '.join(SERVICES)}; logs in {log_dir}")
         catalog = load_catalog(env["LIENTHONG_CATALOG"])
-        config = SimConfig(dossiers=args.dossiers, seed=args.seed)
-        print(f"• Mô phỏng {config.dossiers} hồ sơ từ {config.start:%d/%m/%Y} (seed {config.seed}), qua Tết 2026…")
-        began = time.monotonic()
-        result = await simulate(nats_url, catalog, config)
-        elapsed = time.monotonic() - began
-        print(
-            f"• {result.published} sự kiện (events) trong {elapsed:.1f} s; {result.ticks} nhịp đồng hồ mô phỏng; "
-            f"{result.postal_orders} lệnh phát bưu chính; {len(result.refused_inputs)} sự kiện bị từ chối"
-        )
-        print(
-            f"• Cơ quan chậm (slow agencies, chosen by the simulator): {', '.join(sorted(result.world.slow_agencies))}"
-        )
-        nc = await nats.connect(nats_url)
-        try:
-            codes = [s.code for s in result.scripts if s.code]
-            agreement = compare(ground_truth(result.scripts), await blamed_stages(nc, codes))
-        finally:
-            await nc.close()
-        print(
-            f"• Đối chiếu sự thật (ground truth): {agreement.truth} giai đoạn trễ; hệ thống chỉ ra {agreement.blamed}; "
-            f"precision = {agreement.precision:.3f}, recall = {agreement.recall:.3f}"
-        )
-        if agreement.missing or agreement.spurious:
-            print(f"  missing: {list(agreement.missing)[:5]}  spurious: {list(agreement.spurious)[:5]}")
-        from shared import cli
-
-        os.environ["NATS_URL"] = nats_url
-        print()
-        cli.main(["report"])
-        ok = agreement.precision == 1.0 and agreement.recall == 1.0
-        return 0 if ok else 1
+        config = sim_cli.config_for(catalog.calendar, dossiers=args.dossiers, seed=args.seed, weeks=args.weeks)
+        checked = await sim_cli.simulate_and_check(nats_url, catalog, config, truth_out=state / "sim-truth.json")
+        wall = time.monotonic() - started_at
+        print(f"\n• make demo: {wall:.0f} s từ đầu đến cuối (end to end, wall time)")
+        return 0 if sim_cli.passed(checked.agreement, 1.0, 1.0) else 1
     finally:
         for process in processes.values():
             process.send_signal(signal.SIGTERM)
@@ -136,7 +111,7 @@ async def run_demo(args: argparse.Namespace, state: Path) -> int:
                 process.kill()
         for server in reversed(started):
             server.stop()
-        if not started:
+        if not own_postgres:  # a server we did not start keeps nothing of the demo
             admin = await asyncpg.connect(server_dsn)
             await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             await admin.close()
@@ -145,7 +120,8 @@ async def run_demo(args: argparse.Namespace, state: Path) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.demo", description=__doc__)
     parser.add_argument("--dossiers", type=int, default=int(os.environ.get("DEMO_DOSSIERS", "1000")))
-    parser.add_argument("--seed", type=int, default=20260202)
+    parser.add_argument("--seed", type=int, default=sim_cli.DEFAULT_SEED)
+    parser.add_argument("--weeks", type=float, default=sim_cli.DEFAULT_WEEKS, help="calendar weeks of arrivals")
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="lienthong-demo-"))
     try:

@@ -15,7 +15,6 @@ import heapq
 import itertools
 import json
 import random
-import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from tqdm import tqdm
 
 from shared.catalog import Catalog
 from shared.contracts import subjects
@@ -53,9 +53,16 @@ class SimResult:
 
 
 class Simulation:
-    def __init__(self, nc: Client, catalog: Catalog, config: SimConfig, progress: bool = True) -> None:
+    """`run_tag` makes the external references of this run unique, so that running the same seed
+    again against the same services submits new dossiers instead of finding the earlier ones
+    (intake is idempotent per (agency, external_ref)); it changes nothing else of the script."""
+
+    def __init__(
+        self, nc: Client, catalog: Catalog, config: SimConfig, progress: bool = True, run_tag: str | None = None
+    ) -> None:
         self.nc, self.js = nc, nc.jetstream()
         self.catalog, self.config, self.progress = catalog, config, progress
+        self.run_tag = run_tag if run_tag is not None else uuid.uuid4().hex[:8]
         self.queue: list[Scheduled] = []
         self.counter = itertools.count()
         self.rng = random.Random(config.seed + 1)
@@ -64,6 +71,7 @@ class Simulation:
         self.result = SimResult(self.world, scripts)
         for script in scripts:
             self.push(Scheduled(script.submitted_at, next(self.counter), "submit", script))
+        self.bar: tqdm | None = None
 
     def push(self, item: Scheduled) -> None:
         heapq.heappush(self.queue, item)
@@ -73,6 +81,7 @@ class Simulation:
         await self.nc.subscribe("lt.out.*.*.input_rejected", cb=self._on_rejected)
         await self.nc.subscribe("lt.out.postal.input_rejected", cb=self._on_rejected)
         await self.tick(self.now)
+        self.open_progress()
         while self.queue or await self.more_to_come():
             step_end = self.catalog.calendar.next_opening(self.now + STEP)
             due = []
@@ -84,8 +93,8 @@ class Simulation:
             self.report_progress()
         await self.tick(self.now + timedelta(days=1))
         await self.settle()
-        if self.progress:
-            print(file=sys.stderr)
+        if self.bar is not None:
+            self.bar.close()
         return self.result
 
     async def play(self, due: list[Scheduled]) -> None:
@@ -114,7 +123,7 @@ class Simulation:
 
     async def submit(self, script: DossierScript) -> None:
         data = {
-            "external_ref": script.external_ref,
+            "external_ref": f"{script.external_ref}-{self.run_tag}" if self.run_tag else script.external_ref,
             "procedure": script.procedure,
             "channel": "counter",
             "return_method": script.return_method,
@@ -173,17 +182,28 @@ class Simulation:
     async def _on_rejected(self, msg) -> None:
         self.result.refused_inputs.append({"subject": msg.subject, **json.loads(msg.data).get("data", {})})
 
-    def report_progress(self) -> None:
+    # -- progress (stderr) ------------------------------------------------------------------------
+
+    def open_progress(self) -> None:
+        """A bar over simulated office hours, up to the last scripted action (postal deliveries
+        may run a little past it)."""
         if not self.progress:
             return
-        total = len(self.result.scripts)
+        last = max((a.at for s in self.result.scripts for a in s.actions), default=self.config.start)
+        total = self.catalog.calendar.working_seconds_between(self.config.start, last) // 3600 + 1
+        self.bar = tqdm(total=total, unit="giờ", desc="mô phỏng (simulated office hours)", dynamic_ncols=True)
+        self.bar_start = self.config.start
+
+    def report_progress(self) -> None:
+        if self.bar is None:
+            return
+        done = self.catalog.calendar.working_seconds_between(self.bar_start, self.now) // 3600
+        self.bar.update(max(0, done - self.bar.n))
         submitted = sum(1 for s in self.result.scripts if s.code)
-        print(
-            f"\r  mô phỏng {self.now:%Y-%m-%d %H:%M}  hồ sơ {submitted}/{total}  "
-            f"sự kiện {self.result.published}  còn chờ {len(self.queue)}   ",
-            end="",
-            file=sys.stderr,
-            flush=True,
+        self.bar.set_postfix_str(
+            f"{self.now:%d/%m/%Y %H:%M} · hồ sơ {submitted}/{len(self.result.scripts)} · "
+            f"sự kiện {self.result.published} · còn chờ {len(self.queue)}",
+            refresh=False,
         )
 
 
@@ -227,9 +247,11 @@ def _chunks(items: list, size: int):
         yield items[i : i + size]
 
 
-async def simulate(nats_url: str, catalog: Catalog, config: SimConfig, progress: bool = True) -> SimResult:
+async def simulate(
+    nats_url: str, catalog: Catalog, config: SimConfig, progress: bool = True, run_tag: str | None = None
+) -> SimResult:
     nc = await nats.connect(nats_url)
     try:
-        return await Simulation(nc, catalog, config, progress).run()
+        return await Simulation(nc, catalog, config, progress, run_tag).run()
     finally:
         await nc.drain()

@@ -38,6 +38,7 @@ class SimConfig:
     apology_probability: float = 0.5  # of dossiers that will be late, when the late stage is received
     postal_failure_probability: float = 0.15
     slow_handoff_pairs: int = 2  # hand-offs that sit for days
+    procedures: tuple[str, ...] = ()  # procedure codes to simulate; empty: every procedure of the catalog
 
 
 @dataclass(frozen=True)
@@ -68,23 +69,41 @@ class DossierScript:
 class World:
     slow_agencies: frozenset[str]
     slow_handoffs: frozenset[tuple[str, str]]
+    # Each agency's own pace: an on-time stage there takes a uniform share of its budget in [low, high].
+    pace: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def simulated_procedures(catalog: Catalog, config: SimConfig) -> list[Procedure]:
+    """The procedures dossiers are drawn from: those received at a commune one-stop (stage 0 at the
+    receiving agency), restricted to `config.procedures` when given."""
+    unknown = sorted(set(config.procedures) - set(catalog.procedures))
+    if unknown:
+        raise ValueError(f"procedures not in the catalog: {', '.join(unknown)}")
+    return [
+        p
+        for p in catalog.procedures.values()
+        if any(s.agency == "receiving" for s in p.stages[:1]) and (not config.procedures or p.code in config.procedures)
+    ]
 
 
 def choose_world(catalog: Catalog, config: SimConfig, rng: random.Random) -> World:
-    processing_agencies = sorted(
-        {s.agency for p in catalog.procedures.values() for s in p.stages if s.agency != "receiving"}
-    )
+    procedures = simulated_procedures(catalog, config)
+    processing_agencies = sorted({s.agency for p in procedures for s in p.stages if s.agency != "receiving"})
     slow = rng.sample(processing_agencies, min(config.slow_agency_count, len(processing_agencies)))
     pairs = sorted(
         {
             (a.agency, b.agency)
-            for p in catalog.procedures.values()
+            for p in procedures
             for a, b in zip(p.stages, p.stages[1:], strict=False)
             if a.agency != b.agency and b.role != "return" and b.agency != "receiving"
         }
     )
     handoffs = rng.sample(pairs, min(config.slow_handoff_pairs, len(pairs)))
-    return World(frozenset(slow), frozenset(handoffs))
+    pace = {}
+    for agency in sorted(catalog.agencies):
+        low = round(rng.uniform(0.2, 0.6), 3)
+        pace[agency] = (low, round(rng.uniform(low + 0.15, 0.95), 3))
+    return World(frozenset(slow), frozenset(handoffs), pace)
 
 
 def communes(catalog: Catalog) -> list[str]:
@@ -101,7 +120,7 @@ def build_scenario(catalog: Catalog, config: SimConfig) -> tuple[World, list[Dos
     rng = random.Random(config.seed)
     world = choose_world(catalog, config, rng)
     receivers = communes(catalog) or sorted(catalog.agencies)
-    procedures = [p for p in catalog.procedures.values() if any(s.agency == "receiving" for s in p.stages[:1])]
+    procedures = simulated_procedures(catalog, config)
     scripts = []
     for index in range(config.dossiers):
         procedure = rng.choice(procedures)
@@ -147,7 +166,8 @@ def play_dossier(
             overrun = rng.randrange(1 * HOUR, 3 * 8 * HOUR)
             used = budget + overrun
         else:
-            used = int(budget * rng.uniform(0.3, 0.95))
+            low, high = world.pace.get(agency, (0.3, 0.95))
+            used = int(budget * rng.uniform(low, high))
         wait = 0
         if k > 0 and not same_agency:
             wait_budget = used - 2 * HOUR if late else int(used * 0.6)

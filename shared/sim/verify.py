@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from nats.aio.client import Client
 
 from shared.contracts import subjects
-from shared.sim.scenario import DossierScript
+from shared.sim.scenario import DossierScript, SimConfig
+
+if TYPE_CHECKING:
+    from shared.sim.driver import SimResult
 
 
 @dataclass(frozen=True)
@@ -60,3 +65,42 @@ async def blamed_stages(nc: Client, codes: list[str], concurrency: int = 32) -> 
 
     await asyncio.gather(*(explain(code) for code in codes))
     return blamed
+
+
+def truth_document(result: SimResult, config: SimConfig, run_tag: str | None = None) -> dict[str, Any]:
+    """The simulator's ground truth as JSON: the world it chose and, per dossier, which stages it
+    made late and by how many working hours. Identifiers and times only: no personal data."""
+    settings = {
+        k: (v.isoformat() if isinstance(v, datetime) else list(v) if isinstance(v, tuple) else v)
+        for k, v in asdict(config).items()
+    }
+    world = result.world
+    dossiers = [
+        {
+            "index": s.index,
+            "code": s.code,
+            "procedure": s.procedure,
+            "receiving_agency": s.receiving_agency,
+            "return_method": s.return_method,
+            "submitted_at": s.submitted_at.isoformat(),
+            "ends": s.ends,
+            "actions": len(s.actions),
+            "late_stages": [
+                {"stage_index": k, "overrun_working_hours": round(seconds / 3600, 4)}
+                for k, seconds in sorted(s.late_stages.items())
+            ],
+        }
+        for s in result.scripts
+    ]
+    return {
+        "seed": config.seed,
+        "run_tag": run_tag,
+        "config": settings,
+        "world": {
+            "slow_agencies": sorted(world.slow_agencies),
+            "slow_handoffs": [list(pair) for pair in sorted(world.slow_handoffs)],
+            "pace": {agency: list(bounds) for agency, bounds in sorted(world.pace.items())},
+        },
+        "late_stages": sum(len(d["late_stages"]) for d in dossiers),
+        "dossiers": dossiers,
+    }
