@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 from nats.aio.msg import Msg
+
+from shared.tracing import messages as message_spans
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,20 @@ Handler = Callable[[asyncpg.Connection, Inbound], Awaitable["RetryLater | None"]
 # the handler applied (not duplicates, retries or dead letters): e.g. one projection per entity touched.
 # It must deal with its own per-item failures; an exception from it naks or redelivers the whole batch.
 BatchFinish = Callable[[asyncpg.Connection, Sequence[Inbound]], Awaitable[None]]
+
+
+_after_commit: ContextVar[list[Callable[[], None]] | None] = ContextVar("lienthong_after_commit", default=None)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the batch being processed has committed; it is dropped if the batch
+    rolls back (e.g. spans that must not describe state that was never stored). Outside a batch,
+    it runs at once."""
+    pending = _after_commit.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 def message_key(subject: str, body: bytes, headers: dict[str, str] | None, fallback: str) -> str:
@@ -110,6 +127,29 @@ async def process_batch(
 ) -> dict[int, RetryLater]:
     """Apply a batch in one transaction. Returns the positions to retry; raises on transient failure."""
     retries: dict[int, RetryLater] = {}
+    committed: list[Callable[[], None]] = []
+    token = _after_commit.set(committed)
+    try:
+        await _apply_batch(pool, schema, consumer, messages, handler, finish, retries)
+    finally:
+        _after_commit.reset(token)
+    for callback in committed:
+        try:
+            callback()
+        except Exception:  # the batch is committed: a failing observer must not redeliver it
+            log.exception("consumer %s: an after-commit step failed", consumer)
+    return retries
+
+
+async def _apply_batch(
+    pool: asyncpg.Pool,
+    schema: str,
+    consumer: str,
+    messages: Sequence[Inbound],
+    handler: Handler,
+    finish: BatchFinish | None,
+    retries: dict[int, RetryLater],
+) -> None:
     async with pool.acquire() as conn, conn.transaction():
         claimed = await conn.fetch(
             f"INSERT INTO {schema}.inbox (consumer, msg_key) SELECT $1, k FROM unnest($2::text[]) AS k "
@@ -124,18 +164,23 @@ async def process_batch(
             if inbound.key not in fresh or inbound.key in seen:
                 continue
             seen.add(inbound.key)
+            span = message_spans.start(consumer, inbound.subject, inbound.body, len(messages))
             try:
                 async with conn.transaction():
                     outcome = await handler(conn, inbound)
             except TRANSIENT_ERRORS:
+                message_spans.end(span, "transient_failure")
                 raise
             except Exception as exc:
+                message_spans.end(span, "dead_letter")
                 log.exception("consumer %s: handler failed on %s (key %s)", consumer, inbound.subject, inbound.key)
                 await dead_letter(conn, schema, consumer, inbound, f"internal error: {type(exc).__name__}: {exc}")
                 continue
             if isinstance(outcome, RetryLater):
+                message_spans.end(span, "retry")
                 retries[position] = outcome
             else:
+                message_spans.end(span, "applied")
                 applied.append(inbound)
         if finish is not None and applied:
             await finish(conn, applied)
@@ -145,7 +190,6 @@ async def process_batch(
                 consumer,
                 [messages[p].key for p in retries],
             )
-    return retries
 
 
 async def consume_nats_batch(

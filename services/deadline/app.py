@@ -12,6 +12,7 @@ from faststream.nats.annotations import NatsMessage
 from services.deadline import ops
 from services.deadline.handlers import CONSUMER, SCHEMA, DeadlineHandlers
 from services.deadline.scheduler import Scheduler
+from services.deadline.tracing_emit import DeadlineTracing
 from shared.contracts import subjects
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -37,7 +38,8 @@ def warn_threshold_seconds(environ: Mapping[str, str]) -> int | None:
 
 def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("deadline", SCHEMA, Path(__file__).with_name("migrations"), settings)
-    handlers = DeadlineHandlers(runtime.catalog, runtime.clock, warn_threshold_seconds(os.environ))
+    tracing = DeadlineTracing(runtime.tracer_provider, runtime.catalog)
+    handlers = DeadlineHandlers(runtime.catalog, runtime.clock, warn_threshold_seconds(os.environ), tracing)
     scheduler = Scheduler(runtime.catalog.calendar, runtime.clock)
     runtime.batch_consumer(subjects.EVT_ALL, "LT_EVT", CONSUMER, handlers.on_fact, finish=handlers.rebuild_touched)
 

@@ -13,6 +13,7 @@ from services.deadline.alerts import plan_timers
 from services.deadline.facts import Fact, Ignored, parse_fact
 from services.deadline.report import explanation, parse_report_request, report_json
 from services.deadline.timeline import build_timeline
+from services.deadline.tracing_emit import OVERDUE_SUBJECT, DeadlineTracing
 from shared.catalog import Catalog
 from shared.clock import Clock
 from shared.contracts import subjects
@@ -27,12 +28,23 @@ CONSUMER = "deadline"
 
 
 class DeadlineHandlers:
-    def __init__(self, catalog: Catalog, clock: Clock, warn_threshold_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        clock: Clock,
+        warn_threshold_seconds: int | None = None,
+        tracing: DeadlineTracing | None = None,
+    ) -> None:
         self.catalog, self.calendar, self.clock = catalog, catalog.calendar, clock
         self.warn_threshold_seconds = warn_threshold_seconds
+        self.tracing = tracing
 
     async def on_fact(self, conn: asyncpg.Connection, inbound: Inbound) -> None:
-        """Keep every dossier and postal fact of lt.evt.> (our own deadline.* facts are ignored)."""
+        """Keep every dossier and postal fact of lt.evt.> (our own deadline.* facts are ignored,
+        except that an overdue flag becomes a marker span of the dossier's trace)."""
+        if inbound.subject == OVERDUE_SUBJECT and self.tracing is not None:
+            await self.tracing.overdue(conn, inbound)
+            return
         parsed = parse_fact(inbound.subject, inbound.body)
         if isinstance(parsed, Ignored):
             return
@@ -72,6 +84,8 @@ class DeadlineHandlers:
         await repository.save_timeline(conn, timeline)
         timers = plan_timers(timeline, self.calendar, self.warn_threshold_seconds)
         await repository.replace_timers(conn, code, timers)
+        if self.tracing is not None:  # last: the spans it claims are emitted once this commits
+            await self.tracing.closed(conn, timeline)
 
     async def rpc_explain(self, conn: asyncpg.Connection, body: bytes) -> dict:
         """`lt.rpc.deadline.explain` {"dossier_code"}: the dossier's timeline, verdicts and blame."""

@@ -1,0 +1,93 @@
+"""The deadline service's side of the traces: which dossier spans closed in a batch, emitted
+after the batch commits.
+
+Inside the batch's transaction, `closed` builds the dossier's spans (services.deadline.tracing),
+keeps those not emitted before (deadline.emitted_spans, one row per span key) and hands them to
+`shared.messaging.after_commit`: a span is exported only once the state it describes is stored,
+and a rolled-back batch emits nothing (its claims roll back too, so a redelivery emits them).
+An overdue flag (`lt.evt.deadline.overdue`, our own fact coming back on LT_EVT) becomes a marker
+span the same way. With tracing off nothing here runs, not even the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+from pydantic import ValidationError
+
+from services.deadline.model import Timeline
+from services.deadline.tracing import dossier_spans, overdue_span
+from shared.catalog import Catalog
+from shared.contracts import subjects
+from shared.contracts.events import DeadlineOverdue, Envelope
+from shared.messaging import Inbound, after_commit
+from shared.tracing.attributes import catalog_vocabularies
+from shared.tracing.emit import SpanEmitter
+from shared.tracing.spec import InvalidSpan, SpanSpec, validate
+
+log = logging.getLogger(__name__)
+OVERDUE_SUBJECT = subjects.fact("deadline", "overdue")
+
+
+async def claim(conn: asyncpg.Connection, code: str, keys: Sequence[str]) -> set[str]:
+    """The keys among `keys` not emitted before, now marked emitted (in the caller's transaction)."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO deadline.emitted_spans (dossier_code, span_key) SELECT $1, k FROM unnest($2::text[]) AS k "
+        "ON CONFLICT DO NOTHING RETURNING span_key",
+        code,
+        list(keys),
+    )
+    return {r["span_key"] for r in rows}
+
+
+class DeadlineTracing:
+    def __init__(self, provider, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.emitter = SpanEmitter(provider, catalog_vocabularies(catalog))
+        self.enabled = self.emitter.enabled
+
+    def _valid(self, specs: Sequence[SpanSpec]) -> list[SpanSpec]:
+        valid = []
+        for spec in specs:
+            try:
+                valid.append(validate(spec, self.emitter.vocabularies))
+            except InvalidSpan as exc:  # never a reason to lose the timeline; the message names no value
+                log.warning("deadline: span not emitted: %s", exc)
+        return valid
+
+    async def _emit_new(self, conn: asyncpg.Connection, code: str, specs: Sequence[SpanSpec]) -> None:
+        specs = self._valid(specs)
+        fresh = await claim(conn, code, [s.key for s in specs])
+        new = [s for s in specs if s.key in fresh]
+        if new:
+            after_commit(lambda: self._send(new))
+
+    def _send(self, specs: Sequence[SpanSpec]) -> None:
+        self.emitter.emit(specs)
+
+    async def closed(self, conn: asyncpg.Connection, timeline: Timeline) -> None:
+        """Emit (after commit) the dossier's spans that closed since the last time."""
+        if self.enabled:
+            await self._emit_new(conn, timeline.code, dossier_spans(timeline))
+
+    async def overdue(self, conn: asyncpg.Connection, inbound: Inbound) -> None:
+        """Emit (after commit) the marker of a `deadline.overdue` fact."""
+        if not self.enabled:
+            return
+        try:
+            envelope = Envelope.model_validate_json(inbound.body)
+            flagged = DeadlineOverdue.model_validate(envelope.data)
+        except ValidationError:
+            log.warning("deadline: an unreadable deadline.overdue fact gets no marker span")
+            return
+        if envelope.dossier_code is None:
+            return
+        code = envelope.dossier_code
+        procedure = await conn.fetchval("SELECT procedure FROM deadline.dossiers WHERE code = $1", code)
+        agency = self.catalog.agencies.get(flagged.agency)
+        spec = overdue_span(code, procedure, flagged, agency.level if agency else None)
+        await self._emit_new(conn, code, [spec])
