@@ -28,7 +28,8 @@ from shared.calendar import VN_TZ
 from shared.contracts import subjects
 from shared.settings import DEFAULT_NATS_URL
 
-EXTENSIONS: tuple[str, ...] = ("shared.web.serve", "shared.recommend")  # modules exposing `COMMANDS: list[Command]`
+# modules exposing `COMMANDS: list[Command]`
+EXTENSIONS: tuple[str, ...] = ("shared.web.serve", "shared.recommend", "shared.sim.cli", "shared.export.cli")
 DEFAULT_JAEGER_UI_URL = "http://localhost:16686"
 
 

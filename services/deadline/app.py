@@ -9,7 +9,7 @@ from pathlib import Path
 
 from faststream.nats.annotations import NatsMessage
 
-from services.deadline import ops
+from services.deadline import eventlog, ops
 from services.deadline.handlers import CONSUMER, SCHEMA, DeadlineHandlers
 from services.deadline.scheduler import Scheduler
 from services.deadline.tracing_emit import DeadlineTracing
@@ -72,4 +72,5 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
             return await handlers.rpc_report(conn, msg.body)
 
     ops.register(runtime, ops.OpsHandlers(runtime.catalog, runtime.clock))
+    eventlog.register(runtime, runtime.catalog)
     return runtime

@@ -24,6 +24,8 @@ RPC_DEADLINE_HEATMAP = "lt.rpc.deadline.heatmap"
 RPC_DEADLINE_HANDOFFS = "lt.rpc.deadline.handoffs"
 RPC_DEADLINE_DOSSIERS = "lt.rpc.deadline.dossiers"
 RPC_DEADLINE_RECOMMEND = "lt.rpc.deadline.recommend"
+# Extension for `lienthong export` (services/deadline/eventlog.py): dossier timelines, paged by code.
+RPC_DEADLINE_EVENT_LOG = "lt.rpc.deadline.event_log"
 SIM_CLOCK = "lt.sim.clock"
 
 # Extension: dead letters for messages that cannot be attributed to any agency.
