@@ -6,7 +6,10 @@ keeps those not emitted before (deadline.emitted_spans, one row per span key) an
 `shared.messaging.after_commit`: a span is exported only once the state it describes is stored,
 and a rolled-back batch emits nothing (its claims roll back too, so a redelivery emits them).
 An overdue flag (`lt.evt.deadline.overdue`, our own fact coming back on LT_EVT) becomes a marker
-span the same way. With tracing off nothing here runs, not even the claim.
+span the same way, unless the facts already stored show that the stage (or dossier) ended by its
+due time: a sweep can run while the fact that ended it is still on its way (the clock passed the
+due time, the completion was not applied yet), and that flag describes no business lateness.
+With tracing off nothing here runs, not even the claim.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from collections.abc import Sequence
 import asyncpg
 from pydantic import ValidationError
 
+from services.deadline import repository
 from services.deadline.model import Timeline
+from services.deadline.timeline import build_timeline
 from services.deadline.tracing import dossier_spans, overdue_span
 from shared.catalog import Catalog
 from shared.contracts import subjects
@@ -42,6 +47,14 @@ async def claim(conn: asyncpg.Connection, code: str, keys: Sequence[str]) -> set
         list(keys),
     )
     return {r["span_key"] for r in rows}
+
+
+def ended_by_due_time(timeline: Timeline, flagged: DeadlineOverdue) -> bool:
+    """Whether the flagged stage (or the dossier's result) ended at or before the flag's due time."""
+    if flagged.scope == "dossier":
+        return timeline.result_ready_at is not None and timeline.result_ready_at <= flagged.due_at
+    stage = timeline.stage(flagged.stage_index) if flagged.stage_index is not None else None
+    return stage is not None and stage.end is not None and stage.end <= flagged.due_at
 
 
 class DeadlineTracing:
@@ -87,7 +100,11 @@ class DeadlineTracing:
         if envelope.dossier_code is None:
             return
         code = envelope.dossier_code
-        procedure = await conn.fetchval("SELECT procedure FROM deadline.dossiers WHERE code = $1", code)
+        # Facts are applied in stream order, so every fact published before the flag is stored.
+        timeline = build_timeline(await repository.load_facts(conn, code), self.catalog.calendar)
+        if timeline is not None and ended_by_due_time(timeline, flagged):
+            return
+        procedure = timeline.procedure if timeline is not None else None
         agency = self.catalog.agencies.get(flagged.agency)
         spec = overdue_span(code, procedure, flagged, agency.level if agency else None)
         await self._emit_new(conn, code, [spec])

@@ -18,6 +18,7 @@ import pytest
 
 from shared.contracts.streams import STREAMS
 from tests.conftest import ROOT, database_dsn
+from tests.otlp_receiver import OtlpReceiver
 
 SERVICES = ("intake", "routing", "deadline", "postal")
 CATALOG = ROOT / "tests" / "catalogs" / "basic.yaml"
@@ -34,10 +35,12 @@ class RunningServices:
         return "\n".join(path.read_text(errors="replace") for path in self.logs.values())
 
 
-def start_services(env: dict[str, str], log_dir: Path, names: tuple[str, ...] = SERVICES) -> RunningServices:
+def start_services(
+    env: dict[str, str], log_dir: Path, names: tuple[str, ...] = SERVICES, log_suffix: str = ""
+) -> RunningServices:
     logs, processes = {}, {}
     for name in names:
-        logs[name] = log_dir / f"{name}.log"
+        logs[name] = log_dir / f"{name}{log_suffix}.log"
         processes[name] = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
             cwd=ROOT,
@@ -134,3 +137,56 @@ async def demo_services(
         yield running
     finally:
         stop_services(running)
+
+
+@dataclass
+class TracedServices:
+    """The four services exporting their spans by OTLP/HTTP to an in-test receiver."""
+
+    running: RunningServices
+    receiver: OtlpReceiver
+    env: dict[str, str]
+    log_dir: Path
+    restarts: int = 0
+
+    def restart(self, name: str) -> None:
+        """Stop one service (SIGTERM: it flushes its spans) and start it again; both logs are kept."""
+        process = self.running.processes[name]
+        process.terminate()
+        process.wait(15)
+        self.restarts += 1
+        again = start_services(self.env, self.log_dir, (name,), log_suffix=f".{self.restarts}")
+        self.running.processes[name] = again.processes[name]
+        self.running.logs[f"{name}.{self.restarts}"] = again.logs[name]
+
+
+def traced_env(nats_url: str, database_url: str, receiver: OtlpReceiver, catalog: Path = CATALOG) -> dict[str, str]:
+    """The standard OTEL_* variables, pointed at `receiver` (a short batch delay, for the tests)."""
+    return service_env(
+        nats_url,
+        database_url,
+        catalog=catalog,
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_LOGS_EXPORTER="otlp",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+    )
+
+
+@pytest.fixture(scope="module")
+async def traced_services(
+    nats_url: str, e2e_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[TracedServices]:
+    """The four services on the tests' catalog, exporting spans to a real OTLP/HTTP receiver."""
+    await reset_streams(nats_url)
+    receiver = OtlpReceiver().start()
+    env = traced_env(nats_url, e2e_database, receiver)
+    log_dir = tmp_path_factory.mktemp("e2e-traced-logs")
+    traced = TracedServices(start_services(env, log_dir), receiver, env, log_dir)
+    try:
+        yield traced
+    finally:
+        stop_services(traced.running)
+        receiver.stop()
