@@ -60,7 +60,10 @@ class Driver:
         self.nc, self.js = nc, js
 
     async def submit(self, when: str, procedure: str, **extra) -> str:
-        body = envelope("submitted", COMMUNE, march(when), submitted_data(procedure, **extra))
+        return await self.submit_data(when, submitted_data(procedure, **extra))
+
+    async def submit_data(self, when: str, data: dict) -> str:
+        body = envelope("submitted", COMMUNE, march(when), data)
         reply = await self.nc.request(subjects.RPC_INTAKE_SUBMIT, json.dumps(body).encode(), timeout=15)
         answer = json.loads(reply.data)
         assert answer["ok"], answer
