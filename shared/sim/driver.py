@@ -69,6 +69,7 @@ class Simulation:
         self.now = config.start
         self.world, scripts = build_scenario(catalog, config)
         self.result = SimResult(self.world, scripts)
+        self.by_code: dict[str, DossierScript] = {}
         for script in scripts:
             self.push(Scheduled(script.submitted_at, next(self.counter), "submit", script))
         self.bar: tqdm | None = None
@@ -137,6 +138,7 @@ class Simulation:
         if not answer.get("ok"):
             raise RuntimeError(f"intake refused a simulated dossier: {answer.get('error')}")
         script.code = answer["dossier_code"]
+        self.by_code[script.code] = script
         for action in script.actions:
             self.push(Scheduled(action.at, next(self.counter), "agency", script, action))
         self.result.published += 1
@@ -170,10 +172,19 @@ class Simulation:
         data = order.get("data", order)
         waybill, attempt = data["waybill"], data.get("attempt", 1)
         self.result.postal_orders += 1
-        at = max(self.now, datetime.fromisoformat(order["occurred_at"])) if "occurred_at" in order else self.now
-        fails = attempt == 1 and self.rng.random() < self.config.postal_failure_probability
+        # Event time, not the moment this order arrived, so that a seed replays the same deliveries.
+        at = datetime.fromisoformat(order["occurred_at"]) if "occurred_at" in order else self.now
+        script = self.by_code.get(data.get("dossier_code", ""))
+        rng = self.rng
+        if script is not None:
+            rng = random.Random(f"{self.config.seed}/{script.external_ref}/{attempt}")
+            if script.actions:
+                # The post collects the result from the agency that holds it: not before the receiving
+                # agency has acknowledged the return hand-off, the script's last act.
+                at = max(at, max(action.at for action in script.actions))
+        fails = attempt == 1 and rng.random() < self.config.postal_failure_probability
         path = [("accepted", 30), ("picked_up", 60), ("in_transit", 180)]
-        path.append(("delivery_failed" if fails else "delivered", self.rng.randrange(8 * 60, 40 * 60)))
+        path.append(("delivery_failed" if fails else "delivered", rng.randrange(8 * 60, 40 * 60)))
         for status, minutes in path:
             at = at + timedelta(minutes=minutes)
             body = envelope("shipment_status", None, at, {"waybill": waybill, "status": status, "at": at.isoformat()})

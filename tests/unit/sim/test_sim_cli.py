@@ -53,7 +53,7 @@ def test_the_procedure_filter_limits_dossiers_and_slow_agencies_to_those_procedu
     world, scripts = build_scenario(CATALOG, config)
     assert {s.procedure for s in scripts} == {"2.002621"}
     assert world.slow_agencies <= {"000.41.30.H57", "000.42.30.H57"}
-    with pytest.raises(ValueError, match="9.999999"):
+    with pytest.raises(ValueError, match=r"9\.999999"):
         build_scenario(CATALOG, SimConfig(dossiers=1, procedures=("9.999999",)))
 
 
@@ -106,3 +106,19 @@ def test_the_scenario_has_every_kind_of_event_the_district_produces():
     } <= kinds
     assert {s.return_method for s in scripts} == {"postal", "counter"}
     assert {s.ends for s in scripts} == {"returned", "refused", "withdrawn"}
+
+
+def test_an_unknown_procedure_is_one_line_before_any_connection(capsys, monkeypatch):
+    from shared import cli
+
+    monkeypatch.setenv("NATS_URL", "nats://127.0.0.1:1")  # nothing listens there: it must not be tried
+    assert cli.main(["simulate", "--procedure", "9.999999", "--no-progress"]) == 2
+    assert "procedures not in the catalog: 9.999999" in capsys.readouterr().err
+
+
+def test_the_nats_url_of_make_up_is_read_from_its_env_file(tmp_path):
+    from shared.sim.cli import _make_up_nats_url
+
+    assert _make_up_nats_url(tmp_path) is None
+    (tmp_path / "env").write_text("export NATS_URL=nats://127.0.0.1:40123\nexport DATABASE_URL='postgresql://x'\n")
+    assert _make_up_nats_url(tmp_path) == "nats://127.0.0.1:40123"
