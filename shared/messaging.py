@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -78,18 +79,27 @@ def message_key(subject: str, body: bytes, headers: dict[str, str] | None, fallb
     event_id = None
     try:
         obj: Any = json.loads(body)
-        if isinstance(obj, dict) and isinstance(obj.get("event_id"), str) and 0 < len(obj["event_id"]) <= 128:
+        if isinstance(obj, dict) and _usable_id(obj.get("event_id")):
             event_id = obj["event_id"]
     except (ValueError, UnicodeDecodeError, RecursionError):
         pass
     if event_id is None:
-        event_id = (headers or {}).get("Nats-Msg-Id") or fallback
+        header = (headers or {}).get("Nats-Msg-Id")
+        event_id = header if _usable_id(header) else fallback
     tokens = subject.split(".")
     if subject.startswith("lt.in.agency.") and len(tokens) >= 4:
         return f"{tokens[3]}/{event_id}"
     if subject.startswith("lt.in."):
         return f"{tokens[2]}/{event_id}"
     return event_id
+
+
+def _usable_id(value: Any) -> bool:
+    """An id the inbox can store: a NUL or a lone surrogate would fail the batch's INSERT on every
+    redelivery (a poison message), so such an id is not used as the dedupe key."""
+    return (
+        isinstance(value, str) and 0 < len(value) <= 128 and not any(unicodedata.category(ch)[0] == "C" for ch in value)
+    )
 
 
 def inbound_from_nats(msg: Msg) -> Inbound:

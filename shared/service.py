@@ -89,6 +89,7 @@ class ServiceRuntime:
             pull_sub=PullSub(batch_size=batch_size or self.settings.batch_size, timeout=0.2, batch=True),
             config=ConsumerConfig(ack_wait=60, max_ack_pending=10_000),
             ack_policy=AckPolicy.MANUAL,
+            decoder=_undecoded,
             description=handler.__doc__,
         )(on_batch)
 
@@ -154,6 +155,14 @@ class ServiceRuntime:
         if moved:
             for listener in self._clock_listeners:
                 await listener()
+
+
+async def _undecoded(msg: NatsMessage) -> object:
+    """Bodies stay bytes until the handler parses them (shared.contracts.inbound): FastStream's own
+    decoder would json.loads every message of a batch first, and a deeply nested body (RecursionError)
+    or a non-JSON body sent with `Content-Type: application/json` would fail the whole batch on every
+    redelivery, stalling the consumer."""
+    return msg.body
 
 
 def run(runtime: ServiceRuntime, extra: Sequence[Callable[[], None]] = ()) -> None:

@@ -7,6 +7,8 @@ A message we can attribute to an agency but cannot accept becomes a `Rejection` 
 from __future__ import annotations
 
 import json
+import math
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +21,12 @@ from shared.contracts.events import AGENCY_ACTIONS, POSTAL_ACTIONS, Envelope
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 12
 FUTURE_TOLERANCE = timedelta(days=2)
+# Bidirectional embedding/override/isolate controls: invisible, and they reorder what an operator
+# reads ("Trojan Source"); no name or reference needs them.
+_BIDI_CONTROLS = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))
+_LINE_CONTROLS = frozenset("\t\n\r")
+# Identifiers compared for equality: an invisible character would make two look-alike references.
+_IDENTIFIER_KEYS = frozenset({"event_id", "type", "external_ref", "procedure", "postal_waybill", "waybill"})
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,20 @@ def _depth(value: Any, limit: int, level: int = 1) -> int:
     return level
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {literal[:20]} is out of range")
+    return value
+
+
 def decode_body(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    """Return (object, None) or (None, reason)."""
+    """Return (object, None) or (None, reason). Strict RFC 8259 JSON: Python's NaN and Infinity
+    extensions are refused (PostgreSQL's jsonb could not store them either)."""
     if len(data) > MAX_BODY_BYTES:
         return None, f"body is {len(data)} bytes, more than the {MAX_BODY_BYTES} allowed"
     try:
@@ -76,7 +96,7 @@ def decode_body(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     except UnicodeDecodeError as exc:
         return None, f"body is not valid UTF-8 (byte {exc.start})"
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except RecursionError:
         return None, f"body JSON is nested deeper than {MAX_JSON_DEPTH} levels"
     except ValueError as exc:
@@ -86,6 +106,42 @@ def decode_body(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     if _depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         return None, f"body JSON is nested deeper than {MAX_JSON_DEPTH} levels"
     return obj, None
+
+
+def _char_problem(text: str, identifier: bool) -> str | None:
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return f"contains a lone surrogate U+{ord(ch):04X}"
+        if category == "Cc" and ch not in _LINE_CONTROLS:
+            return f"contains the control character U+{ord(ch):04X}"
+        if ord(ch) in _BIDI_CONTROLS:
+            return f"contains the bidirectional control character U+{ord(ch):04X}"
+        if identifier and (category[0] == "C" or (category[0] == "Z" and ch != " ") or ch in _LINE_CONTROLS):
+            return f"contains the invisible or control character U+{ord(ch):04X}, not allowed in an identifier"
+    return None
+
+
+def text_problem(value: Any, path: str = "") -> str | None:
+    """The first string (key or value) with characters no inbound text may carry, named by its path:
+    NUL and other C0/C1 controls, lone surrogates (PostgreSQL cannot store either), bidirectional
+    controls anywhere, and any invisible character in an identifier. Combining marks, emoji and
+    zero-width joiners in names are accepted as they are."""
+    if isinstance(value, str):
+        problem = _char_problem(value, path.rsplit(".", 1)[-1] in _IDENTIFIER_KEYS)
+        return f"{path or 'body'}: {problem}" if problem else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if problem := _char_problem(str(key), True):
+                return f"{path or 'body'}: field name {key!r} {problem}"
+            if problem := text_problem(item, where):
+                return problem
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            if problem := text_problem(item, f"{path}.{n}" if path else str(n)):
+                return problem
+    return None
 
 
 def _event_id_of(obj: dict[str, Any] | None, body: bytes = b"") -> str | None:
@@ -135,6 +191,7 @@ def parse_agency_message(
         return DeadLetter(f"subject '{subject}': agency token '{token}' is not in the catalog")
     obj, problem = decode_body(body)
     event_id = _event_id_of(obj, body)
+    problem = problem or text_problem(obj)
     if problem:
         return Rejection(agency_code, event_id, problem)
     if action not in AGENCY_ACTIONS:
@@ -159,6 +216,7 @@ def parse_postal_message(subject: str, body: bytes, now: datetime | None = None)
     action = tokens[3] if len(tokens) == 4 else ""
     obj, problem = decode_body(body)
     event_id = _event_id_of(obj, body)
+    problem = problem or text_problem(obj)
     if problem:
         return Rejection(None, event_id, problem)
     if action not in POSTAL_ACTIONS:
