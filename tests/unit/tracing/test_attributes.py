@@ -73,7 +73,7 @@ def test_the_codes_we_do_send_fit():
 
 
 def test_unregistered_names_and_misfit_values_are_refused_without_echoing_the_value():
-    with pytest.raises(attrs.UnregisteredAttribute, match="applicant.full_name"):
+    with pytest.raises(attrs.UnregisteredAttribute, match=r"applicant\.full_name"):
         check({"applicant.full_name": "Nguyễn Văn An"})
     with pytest.raises(attrs.UnregisteredAttribute) as refused:
         check({"lienthong.agency.code": "Nguyễn Văn An"}, VOCABULARIES)
