@@ -30,6 +30,7 @@ from shared.db.outbox import OutboxRelay
 from shared.db.pool import create_pool
 from shared.messaging import BatchFinish, Handler, consume_nats_batch
 from shared.nats_compat import install as install_nats_fetch_fix
+from shared.nats_compat import release_unsettled
 from shared.settings import Settings
 from shared.tracing.setup import setup_tracing
 
@@ -50,11 +51,13 @@ class ServiceRuntime:
         self.app = FastStream(self.broker, lifespan=self._lifespan)
         self.app.after_startup(self._start_background)
         self.app.on_shutdown(self._stop_background)
+        self.app.on_shutdown(self._stop_batch_consumers)
         self.pool: asyncpg.Pool | None = None
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
         self.relay: OutboxRelay | None = None
         self._background: list[BackgroundTask] = []
+        self._batch_subscribers: list = []
         self._tasks: list[asyncio.Task] = []
         self._clock_listeners: list[Callable[[], Awaitable[None]]] = []
         self._database_ready: list[Callable[[asyncpg.Connection], Awaitable[None]]] = []
@@ -82,7 +85,7 @@ class ServiceRuntime:
             await consume_nats_batch(self.pool, schema, consumer, raw, handler, finish)
 
         on_batch.__name__ = f"{durable}_batch"
-        self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             subject,
             stream=JStream(stream, declare=False),
             durable=durable,
@@ -91,7 +94,9 @@ class ServiceRuntime:
             ack_policy=AckPolicy.MANUAL,
             decoder=_undecoded,
             description=handler.__doc__,
-        )(on_batch)
+        )
+        subscriber(on_batch)
+        self._batch_subscribers.append(subscriber)
 
     def background(self, task: BackgroundTask) -> None:
         self._background.append(task)
@@ -144,6 +149,21 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    async def _stop_batch_consumers(self, wait: float = 10.0) -> None:
+        """Before the broker stops: let each batch loop finish the batch it is handling, then give
+        back (nak) what it fetched but will not handle, so that the next instance gets it at once
+        rather than after ack_wait (FastStream would cancel the loop with the batch in hand)."""
+        for subscriber in self._batch_subscribers:
+            subscriber.running = False
+        loops = [task for subscriber in self._batch_subscribers for task in subscriber.tasks if not task.done()]
+        if loops:
+            await asyncio.wait(loops, timeout=wait)
+        for subscriber in self._batch_subscribers:
+            if subscriber.subscription is not None:
+                released = await release_unsettled(subscriber.subscription)
+                if released:
+                    log.info("%s: gave back %d fetched messages at shutdown", self.name, released)
 
     async def _on_sim_clock(self, msg) -> None:
         assert isinstance(self.clock, SimulatedClock)

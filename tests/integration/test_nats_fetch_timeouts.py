@@ -37,3 +37,30 @@ async def test_every_fetch_timeout_is_a_nats_timeout_error(nats_url: str):
     finally:
         await js.delete_stream(stream)
         await nc.close()
+
+
+async def test_a_stopping_service_gives_back_what_it_fetched_but_did_not_settle(nats_url: str):
+    """release_unsettled naks what a fetch returned and nobody acked: the server redelivers it at
+    once to the next fetch, instead of after the consumer's ack_wait (a minute here)."""
+    nats_compat.install()
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    stream = f"GIVE_BACK_{uuid.uuid4().hex[:8].upper()}"
+    await js.add_stream(name=stream, subjects=[f"give.{stream}"])
+    try:
+        for n in range(3):
+            await js.publish(f"give.{stream}", str(n).encode())
+        config = nats.js.api.ConsumerConfig(ack_wait=60)
+        stopping = await js.pull_subscribe(f"give.{stream}", durable="probe", stream=stream, config=config)
+        fetched = await stopping.fetch(batch=3, timeout=2)
+        await fetched[0].ack()  # handled; the other two are in hand when the service stops
+        assert await nats_compat.release_unsettled(stopping) == 2
+        assert await nats_compat.release_unsettled(stopping) == 0  # nothing twice
+        await stopping.unsubscribe()
+        next_instance = await js.pull_subscribe(f"give.{stream}", durable="probe", stream=stream, config=config)
+        again = await next_instance.fetch(batch=3, timeout=2)
+        assert sorted(m.data for m in again) == [b"1", b"2"]
+        assert all(m.metadata.num_delivered == 2 for m in again)
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
