@@ -13,12 +13,15 @@ from services.deadline import eventlog, ops
 from services.deadline.handlers import CONSUMER, SCHEMA, DeadlineHandlers
 from services.deadline.scheduler import Scheduler
 from services.deadline.tracing_emit import DeadlineTracing
+from shared.catchup import wait_caught_up
 from shared.contracts import subjects
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 WARN_SETTING = "LIENTHONG_WARN_WORKING_HOURS"
+# How long a simulated tick waits for the facts published before it (see scheduler.Scheduler).
+TICK_CATCH_UP_SECONDS = 2.0
 
 
 def warn_threshold_seconds(environ: Mapping[str, str]) -> int | None:
@@ -40,7 +43,12 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("deadline", SCHEMA, Path(__file__).with_name("migrations"), settings)
     tracing = DeadlineTracing(runtime.tracer_provider, runtime.catalog)
     handlers = DeadlineHandlers(runtime.catalog, runtime.clock, warn_threshold_seconds(os.environ), tracing)
-    scheduler = Scheduler(runtime.catalog.calendar, runtime.clock)
+
+    async def facts_applied() -> bool:
+        assert runtime.js is not None
+        return await wait_caught_up(runtime.js, "LT_EVT", CONSUMER, TICK_CATCH_UP_SECONDS)
+
+    scheduler = Scheduler(runtime.catalog.calendar, runtime.clock, caught_up=facts_applied)
     runtime.batch_consumer(subjects.EVT_ALL, "LT_EVT", CONSUMER, handlers.on_fact, finish=handlers.rebuild_touched)
 
     async def sweeper(rt: ServiceRuntime) -> None:

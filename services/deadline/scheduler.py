@@ -2,15 +2,22 @@
 
 Each sweep claims due timers with `FOR UPDATE SKIP LOCKED`, writes their messages to the outbox
 and marks them fired in the same transaction, so an alert is published exactly once even with
-several sweepers. With the system clock a background task sweeps every 0.2 s; with the simulated
-clock every `lt.sim.clock` tick sweeps at once, and the tick's time is kept in `deadline.clock`
-so that a restarted service resumes at the same simulated "now".
+several sweepers. With the system clock a background task sweeps every 0.2 s.
+
+With the simulated clock, time is what the ticks on `lt.sim.clock` say, and a tick means "after
+everything published before it": it travels on core NATS and overtakes the facts published just
+before it, so before moving time the scheduler waits (bounded) until the service's consumer has
+applied everything LT_EVT held when the tick came, and fires what those facts made due at the
+previous time first. Alerts then never rest on stale facts (a stage flagged overdue although its
+completion was already published) and their figures do not depend on how fast the consumer ran.
+The released time is kept in `deadline.clock`, so that a restarted service resumes at it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import asyncpg
@@ -45,31 +52,53 @@ async def sweep(pool: asyncpg.Pool, calendar: WorkCalendar, now: datetime, limit
 
 
 class Scheduler:
-    """Drives `sweep` from the runtime's clock."""
+    """Drives `sweep` from the runtime's clock. `caught_up` (simulated clock only) waits until the
+    service's fact consumer has applied what its stream held when called; False if it gave up."""
 
-    def __init__(self, calendar: WorkCalendar, clock: Clock, interval: float = SWEEP_INTERVAL_SECONDS) -> None:
-        self.calendar, self.clock, self.interval = calendar, clock, interval
+    def __init__(
+        self,
+        calendar: WorkCalendar,
+        clock: Clock,
+        interval: float = SWEEP_INTERVAL_SECONDS,
+        caught_up: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        self.calendar, self.clock, self.interval, self.caught_up = calendar, clock, interval, caught_up
+        self.simulated = isinstance(clock, SimulatedClock)
+        self.released: datetime | None = None  # simulated clock: the time alerts are fired at
         self._lock = asyncio.Lock()
 
+    def now(self) -> datetime | None:
+        """The time to sweep at: the system clock, or the last released simulated tick."""
+        return self.released if self.simulated else self.clock.now()
+
     async def restore_clock(self, pool: asyncpg.Pool) -> None:
-        """Resume a simulated clock at the last tick this service persisted."""
+        """Resume a simulated clock at the last tick this service released."""
         if not isinstance(self.clock, SimulatedClock):
             return
         async with pool.acquire() as conn:
             saved = await repository.load_clock(conn)
         if saved is not None:
             self.clock.set(saved)
+            if self.released is None or saved > self.released:
+                self.released = saved
 
     async def on_tick(self, pool: asyncpg.Pool) -> None:
-        now = self.clock.now()
-        if now is None:
+        """A simulated tick: apply the facts published before it, fire what they made due at the
+        previous time, then move to the tick's time and fire what is due then."""
+        target = self.clock.now()
+        if target is None or (self.released is not None and target <= self.released):
             return
+        if self.caught_up is not None and not await self.caught_up():
+            log.warning("deadline: facts still pending at the tick to %s; sweeping anyway", target.isoformat())
+        if self.released is not None:
+            await self.sweep_now(pool)
         async with pool.acquire() as conn:
-            await repository.save_clock(conn, now)
+            await repository.save_clock(conn, target)
+        self.released = target
         await self.sweep_now(pool)
 
     async def sweep_now(self, pool: asyncpg.Pool) -> int:
-        now = self.clock.now()
+        now = self.now()
         if now is None:  # a simulated clock that has not ticked yet: nothing is due
             return 0
         async with self._lock:
