@@ -120,9 +120,9 @@ async def replace_timers(conn: asyncpg.Connection, code: str, timers: Sequence[T
     if not timers:
         return
     await conn.execute(
-        "INSERT INTO deadline.timers (dossier_code, kind, identity, stage_index, agency, due_at, fire_at) "
-        "SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], "
-        "$7::timestamptz[]) ON CONFLICT (dossier_code, identity) DO NOTHING",
+        "INSERT INTO deadline.timers (dossier_code, kind, identity, stage_index, agency, due_at, fire_at, until_at, "
+        "promise) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], "
+        "$7::timestamptz[], $8::timestamptz[], $9::int[]) ON CONFLICT (dossier_code, identity) DO NOTHING",
         code,
         [t.kind for t in timers],
         [t.identity for t in timers],
@@ -130,21 +130,23 @@ async def replace_timers(conn: asyncpg.Connection, code: str, timers: Sequence[T
         [t.agency for t in timers],
         [t.due_at for t in timers],
         [t.fire_at for t in timers],
+        [t.until for t in timers],
+        [t.promise for t in timers],
     )
+
+
+TIMER_COLUMNS = ("dossier_code", "kind", "stage_index", "agency", "due_at", "fire_at", "until_at", "promise")
 
 
 async def claim_due_timers(conn: asyncpg.Connection, now: datetime, limit: int) -> list[tuple[int, Timer]]:
     """Lock the timers that became due (only those: the partial index keeps this cheap)."""
     rows = await conn.fetch(
-        "SELECT id, dossier_code, kind, stage_index, agency, due_at, fire_at FROM deadline.timers "
+        "SELECT id, dossier_code, kind, stage_index, agency, due_at, fire_at, until_at, promise FROM deadline.timers "
         "WHERE fired_at IS NULL AND fire_at <= $1 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
     )
-    return [
-        (r["id"], Timer(r["dossier_code"], r["kind"], r["stage_index"], r["agency"], r["due_at"], r["fire_at"]))
-        for r in rows
-    ]
+    return [(r["id"], Timer(*(r[k] for k in TIMER_COLUMNS))) for r in rows]
 
 
 async def mark_fired(conn: asyncpg.Connection, ids: Sequence[int], now: datetime) -> None:

@@ -68,9 +68,16 @@ class Env:
         return [(s, b["data"].get("scope"), b["data"].get("stage_index")) for s, b in seen]
 
 
+RECEIVING_WARNING = [  # the commune's one-day stage, warned at its start (it ends at 10:00)
+    ("lt.evt.deadline.warning", "stage", 0),
+    ("lt.out.agency.T01_00_01_X99.deadline_warning", None, 0),
+]
+
+
 def at_the_district_office(code: str = CODE) -> Story:
     """Stage 1 at the district labour office, sent Mon 2 Mar 10:00, due Fri 6 Mar 10:00; the
-    appointment is Mon 16 Mar 08:00."""
+    appointment is Mon 16 Mar 08:00. The commune's stage 0 (Mon 08:00-10:00, due Tue 08:00) was
+    on its last working day from its start: its warning is due at 08:00 whenever it is seen."""
     s = Story(CATALOG, code, THREE_LEVELS, COMMUNE)
     s.received(vn(2026, 3, 2, 8))
     s.completed(0, vn(2026, 3, 2, 10))
@@ -89,12 +96,15 @@ async def test_every_alert_fires_once_at_its_time_to_the_right_agency(deadline):
     await env.settled(CODE, open_stage=1, holder_agency=LABOUR_OFFICE)
 
     await env.tick(vn(2026, 3, 5, 9, 59))
+    await poll_until(lambda: len(env.fired()) == 2, message="the receiving stage's warning")
     await quiet()
-    assert env.fired() == []
+    assert env.fired() == RECEIVING_WARNING
+    # Seen late, it states the time left as it stood when the stage ended: Mon 10:00 -> Tue 08:00.
+    assert env.alerts.of("deadline.warning")[0]["data"]["remaining_hours"] == 6.0
 
     await env.tick(vn(2026, 3, 5, 10))  # the last working day before Fri 10:00 begins
-    await poll_until(lambda: len(env.fired()) == 2, message="the warning")
-    [warning] = env.alerts.of("deadline.warning")
+    await poll_until(lambda: len(env.fired()) == 4, message="the warning")
+    [warning] = [w for w in env.alerts.of("deadline.warning") if w["data"]["stage_index"] == 1]
     assert warning["agency"] == LABOUR_OFFICE and warning["dossier_code"] == CODE
     assert warning["data"] == {
         "scope": "stage",
@@ -108,7 +118,7 @@ async def test_every_alert_fires_once_at_its_time_to_the_right_agency(deadline):
 
     await env.tick(vn(2026, 3, 6, 10))  # due exactly: not overdue yet
     await quiet()
-    assert len(env.fired()) == 2
+    assert len(env.fired()) == 4
 
     await env.tick(vn(2026, 3, 9, 9))
     await poll_until(lambda: env.alerts.of("deadline.overdue"), message="the stage overdue")
@@ -154,6 +164,8 @@ async def test_every_alert_fires_once_at_its_time_to_the_right_agency(deadline):
         "lt.evt.deadline.overdue",
         "lt.evt.deadline.overdue",
         "lt.evt.deadline.warning",
+        "lt.evt.deadline.warning",
+        "lt.out.agency.T01_00_01_X99.deadline_warning",
         "lt.out.agency.T01_31_00_X99.apology_required",
         "lt.out.agency.T01_31_00_X99.deadline_warning",
     ]
@@ -170,13 +182,17 @@ async def test_a_stage_completed_in_time_is_never_flagged_and_the_next_stage_is_
     await env.settled(CODE, open_stage=2, holder_agency="T00.05.00.X99")
     await env.tick(vn(2026, 3, 9, 9))
     await quiet()
-    assert env.fired() == []
+    assert env.fired() == RECEIVING_WARNING
     await env.tick(vn(2026, 3, 9, 10))
-    await poll_until(lambda: env.fired(), message="the province's warning")
-    assert env.fired() == [
-        ("lt.evt.deadline.warning", "stage", 2),
-        ("lt.out.agency.T00_05_00_X99.deadline_warning", None, 2),
-    ]
+    await poll_until(lambda: len(env.fired()) > 2, message="the province's warning")
+    assert sorted(env.fired(), key=str) == sorted(
+        [
+            *RECEIVING_WARNING,
+            ("lt.evt.deadline.warning", "stage", 2),
+            ("lt.out.agency.T00_05_00_X99.deadline_warning", None, 2),
+        ],
+        key=str,
+    )
 
 
 async def test_a_pause_holds_the_alerts_and_the_resume_moves_them(deadline):
@@ -187,13 +203,13 @@ async def test_a_pause_holds_the_alerts_and_the_resume_moves_them(deadline):
     await env.settled(CODE, status="paused")
     await env.tick(vn(2026, 3, 17, 9))  # past every due time, but the clock stands still
     await quiet()
-    assert env.fired() == []
+    assert env.fired() == RECEIVING_WARNING
     s.resumed(1, vn(2026, 3, 3, 9), vn(2026, 3, 17, 9))  # 80 working hours later
     await env.publish(s)
     await env.settled(CODE, status="in_progress")
     await env.tick(vn(2026, 3, 17, 10))
     await quiet()
-    assert env.fired() == []  # stage 1 is now due Fri 20 Mar 10:00
+    assert env.fired() == RECEIVING_WARNING  # stage 1 is now due Fri 20 Mar 10:00
     await env.tick(vn(2026, 3, 20, 10, 0, 1))
     await poll_until(lambda: env.alerts.of("deadline.overdue"), message="the moved overdue")
     assert env.alerts.of("deadline.overdue")[0]["data"]["due_at"] == "2026-03-20T10:00:00+07:00"
@@ -203,11 +219,14 @@ async def test_facts_in_reverse_order_give_the_same_timers(deadline):
     env = deadline
     await env.publish(at_the_district_office(), reverse=True)
     await env.settled(CODE, open_stage=1)
-    rows = await env.db.fetch("SELECT kind, fire_at FROM deadline.timers WHERE dossier_code = $1 ORDER BY kind", CODE)
+    rows = await env.db.fetch(
+        "SELECT kind, fire_at FROM deadline.timers WHERE dossier_code = $1 ORDER BY kind, fire_at", CODE
+    )
     assert [(r["kind"], r["fire_at"]) for r in rows] == [
         ("apology_required", vn(2026, 3, 13, 8)),
         ("dossier_overdue", vn(2026, 3, 16, 8, 0, 1)),
         ("stage_overdue", vn(2026, 3, 6, 10, 0, 1)),
+        ("stage_warning", vn(2026, 3, 2, 8)),
         ("stage_warning", vn(2026, 3, 5, 10)),
     ]
 
@@ -246,12 +265,14 @@ async def test_with_the_system_clock_the_background_sweep_fires_what_is_due_with
         loop = asyncio.get_running_loop()
         await env.publish(at_the_district_office())  # March 2026: every due time has passed by the wall clock
         began = loop.time()
-        await poll_until(lambda: len(env.fired()) == 5, timeout=5, message="the four alerts")
+        await poll_until(lambda: len(env.fired()) == 7, timeout=5, message="the five alerts")
         assert loop.time() - began < 1.5  # the batch, then at most one 0.2 s sweep interval
         assert sorted(s for s, *_ in env.fired()) == [
             "lt.evt.deadline.overdue",
             "lt.evt.deadline.overdue",
             "lt.evt.deadline.warning",
+            "lt.evt.deadline.warning",
+            "lt.out.agency.T01_00_01_X99.deadline_warning",
             "lt.out.agency.T01_31_00_X99.apology_required",
             "lt.out.agency.T01_31_00_X99.deadline_warning",
         ]
@@ -268,6 +289,7 @@ async def test_a_manual_clock_drives_the_sweep_across_tet(deadline):
     await env.settled(s.code, open_stage=1)
     clock = ManualClock(vn(2026, 2, 13, 15, 59))
     scheduler = Scheduler(CATALOG.calendar, clock)
+    assert await scheduler.sweep_now(env.runtime.pool) == 1  # the commune's one-day stage, warned at its start
     assert await scheduler.sweep_now(env.runtime.pool) == 0
     clock.advance(timedelta(minutes=1))  # Friday before Tết, 16:00: one working day is left
     assert await scheduler.sweep_now(env.runtime.pool) == 1
@@ -276,5 +298,6 @@ async def test_a_manual_clock_drives_the_sweep_across_tet(deadline):
     clock.current = vn(2026, 2, 24, 8)
     assert await scheduler.sweep_now(env.runtime.pool) == 1
     await poll_until(lambda: env.alerts.of("deadline.overdue"), message="the overdue")
-    assert env.alerts.of("deadline.warning")[0]["data"]["remaining_hours"] == 8.0
+    warnings = {w["data"]["stage_index"]: w["data"]["remaining_hours"] for w in env.alerts.of("deadline.warning")}
+    assert warnings == {0: 1.5, 1: 8.0}  # stage 0 as it stood when it ended (Tue 16:00 -> Wed 08:00)
     assert env.alerts.of("deadline.overdue")[0]["data"]["overdue_by_hours"] == 1.5
