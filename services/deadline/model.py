@@ -88,4 +88,7 @@ class Timeline:
         return next((s for s in self.stages if s.index == index), None)
 
     def agencies(self) -> list[str]:
-        return sorted({s.agency for s in self.stages} | ({self.receiving_agency} if self.receiving_agency else set()))
+        """The agencies the dossier went through so far: the receiving one and every stage's agency
+        once the dossier was sent to it (not the stages of the plan still ahead)."""
+        reached = {s.agency for s in self.stages if s.started}
+        return sorted(reached | ({self.receiving_agency} if self.receiving_agency else set()))

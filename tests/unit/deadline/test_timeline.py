@@ -113,6 +113,14 @@ def test_a_running_dossier_names_its_holder_and_open_stage():
     assert paused.status == "paused" and paused.stage(1).clock_stopped is True
 
 
+def test_the_agencies_of_a_dossier_are_those_it_went_through_not_the_plan_ahead():
+    s = Story(CATALOG, "T01.00.01.X99-260302-0008", THREE_LEVELS, COMMUNE)
+    s.received(vn(2026, 3, 2, 8))
+    assert build_timeline(s.facts(), CALENDAR).agencies() == [COMMUNE]  # the labour office is only planned
+    s.completed(0, vn(2026, 3, 2, 10))
+    assert build_timeline(s.facts(), CALENDAR).agencies() == [COMMUNE, LABOUR_OFFICE]  # sent to it
+
+
 def test_an_inferred_receipt_is_kept_as_inferred():
     s = Story(CATALOG, "T01.00.01.X99-260302-0006", THREE_LEVELS, COMMUNE)
     s.received(vn(2026, 3, 2, 8))
