@@ -124,13 +124,21 @@ class Story:
         })  # fmt: skip
 
     def resumed(self, index: int, paused_at: datetime, at: datetime, kind: str = "supplement") -> None:
+        """As routing: a `restart` procedure's supplement counts the whole time again from its receipt."""
         seconds = self.calendar.working_seconds_between(paused_at, at)
+        policy = self.procedure.supplement_policy if kind == "supplement" else "pause"
         self.emit("dossier", "resumed", at, self.plan[index], {
             "kind": kind, "stage_index": index, "agency": self.plan[index], "paused_at": iso(paused_at),
-            "resumed_at": iso(at), "paused_hours": seconds / 3600, "policy": self.procedure.supplement_policy,
+            "resumed_at": iso(at), "paused_hours": seconds / 3600, "policy": policy,
         })  # fmt: skip
         assert self.appointment is not None
-        self.rescheduled("pause", self.calendar.add_working_seconds(self.appointment, seconds), at)
+        if policy == "restart":
+            restarted = self.calendar.counting_start(at, self.procedure.intake_cutoff)
+            self.rescheduled(
+                "restart", self.calendar.add_working_days(restarted, self.procedure.total_working_days), at
+            )
+        else:
+            self.rescheduled("pause", self.calendar.add_working_seconds(self.appointment, seconds), at)
 
     def rescheduled(self, cause: str, appointment: datetime, at: datetime, agency: str | None = None) -> None:
         previous, self.appointment = self.appointment, appointment

@@ -2,14 +2,27 @@
 
 Procedure 9.000001 of the tests' catalog: receive 1 working day at the commune, process 4 at the
 district labour office, decide 4 at the province, return 1 at the commune. Office hours from
-October to March: 07:30-11:30 and 13:00-17:00, so a working day is 8 hours.
+October to March: 07:30-11:30 and 13:00-17:00, so a working day is 8 hours. Tết 2026 is Mon 16 -
+Fri 20 February. Procedure 9.000002 restarts its clock on a supplement (receive 0.5 day, process
+1.5 at the commune, decide 3 at the district justice office, return 1).
 """
 
 from __future__ import annotations
 
 from services.deadline.report import explanation
 from services.deadline.timeline import build_timeline
-from tests.unit.deadline.common import CALENDAR, CATALOG, COMMUNE, HOUR, LABOUR_OFFICE, PROVINCE_DEPT, THREE_LEVELS, vn
+from tests.unit.deadline.common import (
+    CALENDAR,
+    CATALOG,
+    COMMUNE,
+    HOUR,
+    JUSTICE_OFFICE,
+    LABOUR_OFFICE,
+    PROVINCE_DEPT,
+    RESTART,
+    THREE_LEVELS,
+    vn,
+)
 from tests.unit.deadline.story import Story
 
 
@@ -42,6 +55,31 @@ def test_a_stage_finishing_after_tet_past_its_due_overruns_by_working_hours_only
     assert [(b.stage_index, b.agency, b.overrun_seconds) for b in timeline.blamed] == [(1, LABOUR_OFFICE, 3.5 * HOUR)]
 
 
+def test_a_dossier_across_tet_late_only_because_of_the_district_department():
+    s = story("T01.00.01.X99-260210-0003")
+    # Appointment: 80 working hours from Tue 10 Feb 08:00: Tue 7.5, Wed-Fri 24 (31.5), Tết and the
+    # weekends, Mon 23 Feb - Mon 2 Mar 48 (79.5), Tue 3 Mar 07:30 + 0.5 -> 08:00.
+    s.received(vn(2026, 2, 10, 8))
+    s.completed(0, vn(2026, 2, 10, 16))  # due Wed 11 Feb 08:00
+    s.handoff_received(1, vn(2026, 2, 11, 8))
+    s.completed(1, vn(2026, 2, 25, 10))  # due Mon 23 Feb 16:00: over by Mon 1 + Tue 8 + Wed 2.5
+    s.handoff_received(2, vn(2026, 2, 25, 14))
+    s.completed(2, vn(2026, 3, 3, 10), "result_ready")  # due Tue 3 Mar 10:00: exactly on time
+    s.handoff_received(3, vn(2026, 3, 3, 14))
+    s.returned(vn(2026, 3, 3, 15))
+    timeline = build_timeline(s.facts(), CALENDAR)
+    assert timeline.appointment_at == vn(2026, 3, 3, 8)
+    assert (timeline.late, timeline.late_seconds) == (True, 2 * HOUR)  # Tue 08:00-10:00
+    assert [(b.stage_index, b.agency, b.overrun_seconds) for b in timeline.blamed] == [(1, LABOUR_OFFICE, 11.5 * HOUR)]
+    assert [(st.late, st.used_seconds) for st in timeline.stages] == [
+        (False, 6.5 * HOUR),
+        (True, 43.5 * HOUR),  # Tue 1, Wed-Fri 24, (Tết), Mon-Tue 16, Wed 2.5
+        (False, 32 * HOUR),  # its whole budget, to the second
+        (False, 3.5 * HOUR),  # Tue 10:00-15:00, its hand-off wait (10:00-11:30, 13:00-14:00) included
+    ]
+    assert timeline.stage(3).handoff_wait_seconds == 2.5 * HOUR
+
+
 def test_supplement_request_stops_the_clock():
     s = story()
     s.received(vn(2026, 3, 2, 8))
@@ -57,6 +95,72 @@ def test_supplement_request_stops_the_clock():
     assert stage.late is False
     assert stage.used_seconds == 31 * HOUR
     assert timeline.blamed == ()
+
+
+def test_a_late_stage_is_charged_its_own_overrun_and_not_the_pause_inside_it():
+    s = story()
+    s.received(vn(2026, 3, 2, 8))
+    s.completed(0, vn(2026, 3, 2, 10))  # stage 1 due Fri 6 Mar 10:00
+    s.paused(1, vn(2026, 3, 4, 9))
+    s.resumed(1, vn(2026, 3, 4, 9), vn(2026, 3, 5, 9))  # 8 working hours: due Mon 9 Mar 10:00
+    s.completed(1, vn(2026, 3, 9, 15))
+    timeline = build_timeline(s.facts(), CALENDAR)
+    stage = timeline.stage(1)
+    assert stage.due == vn(2026, 3, 9, 10)
+    assert stage.overrun_seconds == 3.5 * HOUR  # Mon 10:00-11:30 and 13:00-15:00, not the 8 paused hours too
+    assert stage.used_seconds == 35.5 * HOUR  # 43.5 working hours sent -> done, less the pause
+    assert [(b.stage_index, b.agency, b.overrun_seconds) for b in timeline.blamed] == [(1, LABOUR_OFFICE, 3.5 * HOUR)]
+    assert explanation(timeline, CATALOG)["pauses"][0] | {"start": None, "end": None} == {
+        "kind": "supplement", "stage_index": 1, "agency": LABOUR_OFFICE, "start": None, "end": None,
+        "working_hours": 8.0, "charged_to": None,
+    }  # fmt: skip
+
+
+def test_a_supplement_pause_across_tet_moves_the_due_by_working_hours_and_the_late_stage_is_the_next_one():
+    s = story("T01.00.01.X99-260209-0001")
+    s.received(vn(2026, 2, 9, 8))  # appointment Mon 2 Mar 08:00 (80 working hours, Tết excluded)
+    s.completed(0, vn(2026, 2, 9, 10))  # stage 1 due Fri 13 Feb 10:00
+    s.paused(1, vn(2026, 2, 12, 9))
+    s.resumed(1, vn(2026, 2, 12, 9), vn(2026, 2, 24, 9))  # Thu 6.5, Fri 8, (Tết), Mon 8, Tue 1.5: 24 hours
+    s.completed(1, vn(2026, 2, 25, 9))
+    s.completed(2, vn(2026, 3, 5, 10), "result_ready")
+    timeline = build_timeline(s.facts(), CALENDAR)
+    district, province = timeline.stage(1), timeline.stage(2)
+    assert timeline.pauses[0].working_seconds == 24 * HOUR
+    assert district.due == vn(2026, 2, 25, 10)  # Fri 13 Feb 10:00 + 24 h: Fri 5.5, Mon 8, Tue 8, Wed 2.5
+    assert (district.late, district.used_seconds) == (False, 31 * HOUR)
+    assert timeline.appointment_at == vn(2026, 3, 5, 8)  # Mon 2 Mar 08:00 + 24 h
+    # The province: sent Wed 25 Feb 09:00, due Tue 3 Mar 09:00, done Thu 5 Mar 10:00.
+    assert (province.due, province.overrun_seconds) == (vn(2026, 3, 3, 9), 17 * HOUR)
+    assert (timeline.late, timeline.late_seconds) == (True, 2 * HOUR)
+    assert [(b.stage_index, b.agency) for b in timeline.blamed] == [(2, PROVINCE_DEPT)]
+
+
+def test_a_restart_supplement_judges_the_dossier_against_the_restarted_appointment_and_the_stage_on_its_budget():
+    s = Story(CATALOG, "T01.00.01.X99-260302-0009", RESTART, COMMUNE)
+    s.received(vn(2026, 3, 2, 8))  # 6 working days: Tue 10 Mar 08:00
+    s.completed(0, vn(2026, 3, 2, 9))  # stage 1 stays at the commune
+    s.paused(1, vn(2026, 3, 2, 10))
+    s.resumed(1, vn(2026, 3, 2, 10), vn(2026, 3, 3, 9))  # 7 working hours; 6 days again from Tue 09:00
+    s.completed(1, vn(2026, 3, 3, 10))
+    s.handoff_received(2, vn(2026, 3, 3, 14))
+    s.completed(2, vn(2026, 3, 11, 11), "result_ready")
+    timeline = build_timeline(s.facts(), CALENDAR)
+    assert [(a.cause, a.appointment_at) for a in timeline.appointments] == [
+        ("received", vn(2026, 3, 10, 8)),
+        ("restart", vn(2026, 3, 11, 9)),  # Tue 6.5, Wed-Mon 32, Tue 8, Wed 1.5
+    ]
+    commune, justice = timeline.stage(1), timeline.stage(2)
+    assert (commune.due, commune.paused_seconds, commune.used_seconds, commune.late) == (
+        vn(2026, 3, 4, 13, 30),  # 12 hours from Mon 09:00 -> Tue 14:30, and the 7 paused hours
+        7 * HOUR,
+        2 * HOUR,
+        False,
+    )
+    # The justice office: sent Tue 3 Mar 10:00 with 24 hours, due Fri 6 Mar 10:00.
+    assert (justice.due, justice.overrun_seconds) == (vn(2026, 3, 6, 10), 25 * HOUR)  # Fri 5.5, Mon-Tue 16, Wed 3.5
+    assert (timeline.late, timeline.late_seconds) == (True, 2 * HOUR)  # Wed 09:00-11:00, not from Tue 10 08:00
+    assert [(b.stage_index, b.agency) for b in timeline.blamed] == [(2, JUSTICE_OFFICE)]
 
 
 def test_handoff_wait_belongs_to_the_receiving_agencys_stage():
