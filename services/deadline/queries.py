@@ -40,7 +40,9 @@ def _dossier_conditions(f: ReportFilter, day_column: str, p: _Params) -> str:
 
 
 async def verdict_counts(conn: asyncpg.Connection, f: ReportFilter, now: datetime | None) -> list[asyncpg.Record]:
-    """Per (procedure, receiving agency): finished on time / late, in progress within / past due."""
+    """Per (procedure, receiving agency): finished on time / late, in progress within / past due.
+    A paused dossier's clock stands still (its appointment moves when it resumes): it is past due
+    only if its appointment had passed before the pause."""
     p = _Params()
     as_of = p(now)
     finished = _dossier_conditions(f, "result_ready_date", p)
@@ -55,7 +57,8 @@ async def verdict_counts(conn: asyncpg.Connection, f: ReportFilter, now: datetim
             SELECT procedure, receiving_agency, true AS finished, late, false AS past
             FROM deadline.dossiers WHERE result_ready_at IS NOT NULL{finished}
             UNION ALL
-            SELECT procedure, receiving_agency, false, false, coalesce(appointment_at < {as_of}::timestamptz, false)
+            SELECT procedure, receiving_agency, false, false,
+                   coalesce(appointment_at < least({as_of}::timestamptz, clock_stopped_at), false)
             FROM deadline.dossiers
             WHERE result_ready_at IS NULL AND status IN ('in_progress', 'paused'){in_progress}
         ) d

@@ -60,14 +60,15 @@ async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
     await conn.execute(
         "INSERT INTO deadline.dossiers (code, procedure, receiving_agency, agencies, received_at, received_date, "
         "appointment_at, result_ready_at, result_ready_date, returned_at, status, late, late_hours, holder_agency, "
-        "open_stage, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15, now()) "
+        "open_stage, clock_stopped_at, updated_at) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16, now()) "
         "ON CONFLICT (code) DO UPDATE SET procedure = EXCLUDED.procedure, "
         "receiving_agency = EXCLUDED.receiving_agency, "
         "agencies = EXCLUDED.agencies, received_at = EXCLUDED.received_at, received_date = EXCLUDED.received_date, "
         "appointment_at = EXCLUDED.appointment_at, result_ready_at = EXCLUDED.result_ready_at, "
         "result_ready_date = EXCLUDED.result_ready_date, returned_at = EXCLUDED.returned_at, status = EXCLUDED.status, "
         "late = EXCLUDED.late, late_hours = EXCLUDED.late_hours, holder_agency = EXCLUDED.holder_agency, "
-        "open_stage = EXCLUDED.open_stage, updated_at = now()",
+        "open_stage = EXCLUDED.open_stage, clock_stopped_at = EXCLUDED.clock_stopped_at, updated_at = now()",
         t.code,
         t.procedure,
         t.receiving_agency,
@@ -83,6 +84,7 @@ async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
         hours(t.late_seconds),
         t.holder_agency,
         t.open_stage,
+        min((p.start for p in t.pauses if p.end is None), default=None),
     )
     await conn.execute("DELETE FROM deadline.stages WHERE dossier_code = $1", t.code)
     scope_date = _local_date(t.result_ready_at or t.received_at)

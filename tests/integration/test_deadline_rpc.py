@@ -131,3 +131,28 @@ async def test_the_lienthong_command_asks_the_running_service(served, capsys: py
     assert (report["finished_late"], report["from"], report["to"]) == (1, "2026-03-13", None)
     assert await asyncio.to_thread(cli.main, ["explain", "T01.00.01.X99-260302-9999"]) == 2
     assert "unknown dossier" in capsys.readouterr().err
+
+
+async def test_a_paused_dossier_is_past_due_only_if_its_appointment_passed_before_the_pause(
+    fresh_streams: str, database_url: str
+):
+    async with running(build_runtime, settings_for(fresh_streams, database_url, clock="simulated")) as runtime:
+        nc, js = await connect(fresh_streams)
+        db = await asyncpg.connect(database_url)
+        env = Env(runtime, nc, js, db, await collect(nc, "lt.evt.deadline.>"), await collect(nc, "lt.out.agency.>"))
+        waiting = Story(CATALOG, "T01.00.01.X99-260302-0011", THREE_LEVELS, COMMUNE)  # appointment Mon 16 Mar
+        waiting.received(vn(2026, 3, 2, 8))
+        waiting.completed(0, vn(2026, 3, 2, 10))
+        waiting.paused(1, vn(2026, 3, 4, 9))  # the citizen owes papers; the clock stands still since
+        overdue = Story(CATALOG, "T01.00.01.X99-260302-0012", THREE_LEVELS, COMMUNE)
+        overdue.received(vn(2026, 3, 2, 8))
+        overdue.completed(0, vn(2026, 3, 2, 10))
+        overdue.paused(1, vn(2026, 3, 17, 9))  # paused a day after its appointment had passed
+        for story in (waiting, overdue):
+            await env.publish(story)
+            await env.settled(story.code, status="paused")
+        await env.tick(vn(2026, 4, 20, 9))  # long after both appointments, by the calendar
+        report = (await rpc(env, subjects.RPC_DEADLINE_REPORT, {}))["report"]
+        assert (report["in_progress_within"], report["in_progress_past_due"]) == (1, 1)
+        await db.close()
+        await nc.close()
