@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import pytest
 
-from services.deadline.app import build_runtime
+from services.deadline.app import WARN_SETTING, build_runtime
 from services.deadline.scheduler import Scheduler, sweep
 from shared.clock import ManualClock
 from shared.contracts import subjects
@@ -242,6 +242,25 @@ async def test_a_malformed_fact_is_dead_lettered_with_its_reason(deadline):
     reason = dead.messages[0][1]["data"]["reason"]
     assert "data.to_agency: required field is missing" in reason and "data.sent_at" in reason
     assert await env.db.fetchval("SELECT count(*) FROM deadline.facts") == 0
+
+
+async def test_the_warning_threshold_comes_from_the_environment(
+    fresh_streams: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(WARN_SETTING, "2")  # two working hours before the due time
+    async with running(build_runtime, settings_for(fresh_streams, database_url, clock="simulated")) as runtime:
+        nc, js = await connect(fresh_streams)
+        env = Env(runtime, nc, js, None, await collect(nc, "lt.evt.deadline.>"), await collect(nc, "lt.out.agency.>"))
+        await env.publish(at_the_district_office())
+        await env.tick(vn(2026, 3, 6, 7, 59))  # stage 1 is due Fri 10:00: 2.5 hours left
+        await env.tick(vn(2026, 3, 6, 8))  # 2 hours left
+        await poll_until(lambda: env.alerts.of("deadline.warning"), message="the warning")
+        await quiet()
+        # The commune's stage ended (Mon 10:00) long before its last 2 hours (from Mon 15:30): no warning.
+        [warning] = env.alerts.of("deadline.warning")
+        assert (warning["data"]["stage_index"], warning["occurred_at"]) == (1, "2026-03-06T08:00:00+07:00")
+        assert warning["data"]["remaining_hours"] == 2.0
+        await nc.close()
 
 
 async def test_the_simulated_now_survives_a_restart(fresh_streams: str, database_url: str):
