@@ -16,7 +16,7 @@ def build_runtime(settings: Settings | None = None, max_attempts: int | None = N
     handlers = PostalHandlers(runtime.catalog, runtime.clock, max_attempts)
 
     async def remember_js(_conn) -> None:
-        handlers.js = runtime.js
+        handlers.js, handlers.pool = runtime.js, runtime.pool
 
     runtime.on_nats_ready(remember_js)
     runtime.batch_consumer(subjects.EVT_DOSSIER_ALL, "LT_EVT", "postal", handlers.on_dossier_fact)

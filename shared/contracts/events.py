@@ -157,6 +157,9 @@ class ShipmentStatusData(Open):
     status: ShipmentStatus
     at: AwareDatetime
     note: ShortText | None = None
+    # Extension: the delivery attempt the status is about (the `attempt` of its delivery order);
+    # without it, the status's time decides (services/postal/domain.py).
+    attempt: int | None = Field(default=None, ge=1, le=100)
 
 
 POSTAL_ACTIONS: dict[str, type[BaseModel]] = {"shipment_status": ShipmentStatusData}
@@ -306,6 +309,10 @@ class ShipmentUpdated(Strict):
     status: str
     at: AwareDatetime
     attempt: int = 1
+    # Extension: the shipment's state once this status was applied (its statuses may come in any
+    # order): a status name, or `back_at_counter` when the delivery attempts ran out and the result
+    # went back to the receiving agency's counter.
+    state: str | None = None
 
 
 FACTS: dict[tuple[str, str], type[BaseModel]] = {
@@ -378,11 +385,23 @@ class PickupOrder(Strict):
     address: DeliveryAddress
 
 
+class PickupOrdered(Strict):
+    """Extension `lt.out.agency.{A}.pickup_ordered`: the post was asked to fetch the papers of the
+    agency's `pickup_requested`; the agency's later `submitted` names `waybill` in `postal_waybill`.
+    No address: that goes to the post only."""
+
+    waybill: str
+    procedure: str
+    external_ref: str
+    requested_event_id: str
+
+
 OUTBOUND_AGENCY: dict[str, type[BaseModel]] = {
     "assigned": Assigned,
     "deadline_warning": AgencyDeadlineWarning,
     "apology_required": ApologyRequired,
     "input_rejected": InputRejected,
+    "pickup_ordered": PickupOrdered,
 }
 OUTBOUND_POSTAL: dict[str, type[BaseModel]] = {
     "delivery_order": DeliveryOrder,
