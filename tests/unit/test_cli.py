@@ -99,3 +99,17 @@ def test_explain_requires_a_code():
     with pytest.raises(SystemExit):
         parser.parse_args(["explain"])
     assert isinstance(parser.parse_args(["explain", CODE, "--json"]), argparse.Namespace)
+
+
+def test_report_prints_the_citizens_end_to_end_time_beside_the_on_time_figures():
+    figures = {"mean_working_hours": 76.0, "median_working_hours": 75.5, "max_working_hours": 90.25,
+               "mean_elapsed_days": 12.34, "mean_to_result_hours": 70.0, "mean_after_result_hours": 6.0,
+               "mean_postal_hours": 3.5}  # fmt: skip
+    rows = [{"via": "all", "returned": 3, **figures}, {"via": "postal", "returned": 1, **figures}]
+    text = cli.format_report(report_json(ReportFilter(), vn(2026, 4, 1, 8), [], [], CATALOG, rows))
+    lines = text.splitlines()
+    title = lines.index("Thời gian công dân chờ (citizen-facing end-to-end, incl. postal pickup and delivery):")
+    assert lines[title + 2].split() == ["tất", "cả", "3", "76", "75,5", "90,25", "12,3", "6", "3,5"]
+    assert lines[title + 3].split() == ["bưu", "chính", "1", "76", "75,5", "90,25", "12,3", "6", "3,5"]
+    empty = cli.format_report(report_json(ReportFilter(), vn(2026, 4, 1, 8), [], [], CATALOG))
+    assert "  (chưa có hồ sơ đã trả kết quả)" in empty.splitlines()
