@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.calendar import WorkCalendar
+from shared.calendar import VN_TZ, WorkCalendar
 
 RANK = {
     "ordered": 0,
@@ -162,25 +162,30 @@ def receive(shipment: Shipment, status: str, at: datetime, declared: int | None,
     return Applied(report, before, after, shipment.direction)
 
 
+def _local(t: datetime) -> str:
+    """A time in a refusal: Vietnam's local time, whatever offset it was stored or sent with."""
+    return t.astimezone(VN_TZ).isoformat()
+
+
 def _impossible(shipment: Shipment, before: State, status: str, at: datetime, attempt: int) -> Impossible | None:
     waybill, kind = shipment.waybill, "delivery" if shipment.direction == "delivery" else "pickup"
     ordered = failures(shipment.reports).get(attempt - 1, shipment.ordered_at) if attempt > 1 else shipment.ordered_at
     if at < ordered:
         return Impossible(
-            f"waybill {waybill}: status '{status}' at {at.isoformat()} is earlier than the {kind} order "
-            f"of attempt {attempt} ({ordered.isoformat()})"
+            f"waybill {waybill}: status '{status}' at {_local(at)} is earlier than the {kind} order "
+            f"of attempt {attempt} ({_local(ordered)})"
         )
     if status in ENDINGS and before.name in ENDINGS and status != before.name:
         ended = next(r.at for r in shipment.reports if r.status == before.name)
         return Impossible(
             f"waybill {waybill}: status '{status}' is impossible: the shipment already ended as "
-            f"'{before.name}' at {ended.isoformat()}"
+            f"'{before.name}' at {_local(ended)}"
         )
     if status == "delivered" and before.name == BACK_AT_COUNTER:
         last = max(failures(shipment.reports).values())
         return Impossible(
             f"waybill {waybill}: status 'delivered' is impossible: after {before.attempt} failed delivery attempts "
-            f"(the last at {last.isoformat()}) the result went back to the receiving agency's counter"
+            f"(the last at {_local(last)}) the result went back to the receiving agency's counter"
         )
     return None
 
