@@ -13,6 +13,7 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
 from services.postal import repository
+from shared.calendar import VN_TZ
 from shared.contracts import subjects
 from shared.contracts.envelope import OutMessage, envelope_message
 from shared.contracts.events import DeliveryAddress, DeliveryOrder
@@ -32,7 +33,7 @@ def delivery_order(shipment, address: dict) -> OutMessage:
     return envelope_message(
         subjects.out_postal("delivery_order"),
         event_id=f"{shipment['waybill']}/delivery/{attempt}",
-        occurred_at=shipment["ordered_at"],
+        occurred_at=shipment["ordered_at"].astimezone(VN_TZ),
         agency=shipment["agency"],
         dossier_code=shipment["dossier_code"],
         data=DeliveryOrder(

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from services.postal import domain, repository
 from services.postal.pickup import redacted_pickup_body
 from services.postal.waybill import waybill as make_waybill
+from shared.calendar import VN_TZ
 from shared.catalog import Catalog
 from shared.clock import Clock
 from shared.contracts import subjects
@@ -267,14 +268,14 @@ class PostalHandlers:
             envelope_message(
                 subjects.fact("postal", "shipment_updated"),
                 event_id=derived_event_id(key, n + 1),
-                occurred_at=row["at"],
+                occurred_at=row["at"].astimezone(VN_TZ),
                 agency=shipment["agency"],
                 dossier_code=shipment["dossier_code"],
                 data=ShipmentUpdated(
                     waybill=shipment["waybill"],
                     direction=shipment["direction"],
                     status=row["status"],
-                    at=row["at"],
+                    at=row["at"].astimezone(VN_TZ),
                     attempt=row["attempt"],
                     state=row["state"],
                 ),

@@ -211,6 +211,11 @@ async def test_no_personal_data_in_any_exported_byte_or_log_line(traced_services
     spans = receiver.snapshot()
     assert {s.service for s in spans} >= {"intake", "routing", "deadline", "postal"}, "every service exported"
     assert {c for c in codes} <= {s.attributes.get("lienthong.dossier.code") for s in spans}
+    # The fourth dossier's trace shows both its postal legs (pickup, and the delivery that went back).
+    legs = {(s.name, s.attributes.get("lienthong.postal.status")) for s in spans
+            if s.attributes.get("lienthong.dossier.code") == codes[3] and s.name.startswith("postal ")}  # fmt: skip
+    assert legs == {("postal pickup", "delivered"), ("postal delivery", "back_at_counter")}, legs
+    assert "span not emitted" not in traced_services.running.log_text()
     requests = receiver.raw()
     assert requests and all(r.status == 200 for r in requests), [(r.path, r.status) for r in requests]
 
