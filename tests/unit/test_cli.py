@@ -113,3 +113,25 @@ def test_report_prints_the_citizens_end_to_end_time_beside_the_on_time_figures()
     assert lines[title + 3].split() == ["bưu", "chính", "1", "76", "75,5", "90,25", "12,3", "6", "3,5"]
     empty = cli.format_report(report_json(ReportFilter(), vn(2026, 4, 1, 8), [], [], CATALOG))
     assert "  (chưa có hồ sơ đã trả kết quả)" in empty.splitlines()
+
+
+def test_explain_prints_the_postal_leg_and_the_citizens_end_to_end_time():
+    s = Story(CATALOG, CODE, THREE_LEVELS, COMMUNE)
+    s.received(vn(2026, 3, 2, 8))
+    s.completed(0, vn(2026, 3, 2, 10))
+    s.completed(1, vn(2026, 3, 6, 10))
+    s.completed(2, vn(2026, 3, 12, 10), "result_ready")
+    s.shipment("LT000000014VN", "delivery", "accepted", vn(2026, 3, 12, 14))
+    s.shipment("LT000000014VN", "delivery", "delivered", vn(2026, 3, 13, 9))
+    s.returned(vn(2026, 3, 13, 9), via="postal")
+    lines = cli.format_explanation(explanation(build_timeline(s.facts(), CALENDAR), CATALOG), "http://j").splitlines()
+    assert (
+        "Bưu chính (postal delivery, LT000000014VN, delivered): 12/03/2026 14:00 → 13/03/2026 09:00 "
+        "— không tính cho cơ quan nào"
+    ) in lines
+    journey = next(line for line in lines if line.startswith("Công dân chờ"))
+    assert journey == (
+        "Công dân chờ (citizen's end-to-end): 02/03/2026 08:00 → 13/03/2026 09:00 qua bưu chính (by post): "
+        "73 giờ làm việc, 11 ngày; đến khi có kết quả 66 giờ (đánh giá đúng hạn dừng ở đây), "
+        "sau đó 7 giờ; bưu chính 4,5 giờ"
+    )
