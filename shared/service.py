@@ -24,13 +24,13 @@ from nats.js import JetStreamContext
 from shared.catalog import Catalog, default_catalog_path, load_catalog
 from shared.clock import SimulatedClock, SystemClock, clock_from_setting
 from shared.contracts import subjects
-from shared.contracts.streams import ensure_streams
+from shared.contracts.streams import ensure_reader_consumers, ensure_streams
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import create_pool
 from shared.messaging import BatchFinish, Handler, consume_nats_batch
 from shared.nats_compat import install as install_nats_fetch_fix
-from shared.settings import Settings
+from shared.settings import Settings, nats_inbox_prefix
 from shared.tracing.setup import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,14 @@ class ServiceRuntime:
         self.catalog: Catalog = load_catalog(self.settings.catalog_path or default_catalog_path())
         self.clock: SystemClock | SimulatedClock = clock_from_setting(self.settings.clock)
         self.tracer_provider = setup_tracing(name)
-        self.broker = NatsBroker(self.settings.nats_url, logger=None, max_reconnect_attempts=-1, reconnect_time_wait=1)
+        self.inbox_prefix = nats_inbox_prefix(self.settings.nats_url)
+        self.broker = NatsBroker(
+            self.settings.nats_url,
+            logger=None,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            inbox_prefix=self.inbox_prefix,
+        )
         self.app = FastStream(self.broker, lifespan=self._lifespan)
         self.app.after_startup(self._start_background)
         self.app.on_shutdown(self._stop_background)
@@ -90,6 +97,7 @@ class ServiceRuntime:
             config=ConsumerConfig(ack_wait=60, max_ack_pending=10_000),
             ack_policy=AckPolicy.MANUAL,
             decoder=_undecoded,
+            inbox_prefix=f"{self.inbox_prefix}.".encode(),  # FastStream's default is _INBOX., not the broker's
             description=handler.__doc__,
         )(on_batch)
 
@@ -118,9 +126,12 @@ class ServiceRuntime:
                 await hook(conn)
         if applied:
             log.info("%s: applied migrations %s", self.name, ", ".join(applied))
-        self.nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
+        self.nc = await nats.connect(
+            self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1, inbox_prefix=self.inbox_prefix
+        )
         self.js = self.nc.jetstream()
         await ensure_streams(self.js)
+        await ensure_reader_consumers(self.js, self.catalog.agencies)
         for hook in self._nats_ready:
             await hook(None)
         if isinstance(self.clock, SimulatedClock):
