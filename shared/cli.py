@@ -35,6 +35,7 @@ EXTENSIONS: tuple[str, ...] = (
     "shared.sim.cli",
     "shared.export.cli",
     "shared.natsauth",
+    "shared.reconcile.cli",
 )
 DEFAULT_JAEGER_UI_URL = "http://localhost:16686"
 

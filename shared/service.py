@@ -30,6 +30,13 @@ from shared.db.outbox import OutboxRelay
 from shared.db.pool import create_pool
 from shared.messaging import BatchFinish, Handler, consume_nats_batch
 from shared.nats_compat import install as install_nats_fetch_fix
+from shared.reconcile import (
+    ReconcileHook,
+    ReconcileRequest,
+    reconcile,
+    reconcile_subject,
+    streams_created_after_last_publish,
+)
 from shared.settings import Settings, nats_inbox_prefix
 from shared.tracing.setup import setup_tracing
 
@@ -66,6 +73,10 @@ class ServiceRuntime:
         self._clock_listeners: list[Callable[[], Awaitable[None]]] = []
         self._database_ready: list[Callable[[asyncpg.Connection], Awaitable[None]]] = []
         self._nats_ready: list[Callable[[None], Awaitable[None]]] = []
+        self._reconcile_hooks: list[ReconcileHook] = []
+        self.broker.subscriber(reconcile_subject(name), queue=name, description=self._rpc_reconcile.__doc__)(
+            self._rpc_reconcile
+        )
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -115,6 +126,10 @@ class ServiceRuntime:
     def on_clock_tick(self, listener: Callable[[], Awaitable[None]]) -> None:
         self._clock_listeners.append(listener)
 
+    def on_reconcile(self, hook: ReconcileHook) -> None:
+        """A step of this service's own after its outbox is reconciled (shared/reconcile.py)."""
+        self._reconcile_hooks.append(hook)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -132,6 +147,7 @@ class ServiceRuntime:
         self.js = self.nc.jetstream()
         await ensure_streams(self.js)
         await ensure_reader_consumers(self.js, self.catalog.agencies)
+        await self._warn_if_streams_were_lost()
         for hook in self._nats_ready:
             await hook(None)
         if isinstance(self.clock, SimulatedClock):
@@ -155,6 +171,35 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    async def _warn_if_streams_were_lost(self) -> None:
+        assert self.pool is not None and self.js is not None
+        async with self.pool.acquire() as conn:
+            lost = await streams_created_after_last_publish(conn, self.js, self.schema)
+        for stream, created, last in lost:
+            log.warning(
+                "%s: stream %s was created at %s, after this service last published into it (%s): the JetStream "
+                "store was lost or the stream recreated; run `lienthong reconcile` to republish what it lacks",
+                self.name,
+                stream,
+                created.isoformat(),
+                last.isoformat(),
+            )
+
+    async def _rpc_reconcile(self, msg: NatsMessage) -> dict:
+        """`lt.rpc.{service}.reconcile` (extension): republish from this service's outbox what the
+        streams lack (shared/reconcile.py); `{"dry_run": true}` only counts, `"since"` bounds the scan."""
+        try:
+            request = ReconcileRequest.parse(msg.body)
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        assert self.pool is not None and self.js is not None
+        try:
+            report = await reconcile(self.pool, self.js, self.name, self.schema, request, tuple(self._reconcile_hooks))
+        except Exception as exc:  # NATS or the database away: say so, the operator runs it again
+            log.exception("%s: reconcile failed", self.name)
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return report.as_reply()
 
     async def _on_sim_clock(self, msg) -> None:
         assert isinstance(self.clock, SimulatedClock)

@@ -27,6 +27,7 @@ from shared import devenv, natsauth
 from shared.catalog import load_catalog
 from shared.contracts import subjects
 from shared.contracts.streams import STREAMS, agency_reader, ensure_reader_consumers, ensure_streams
+from shared.reconcile import reconcile_subject
 from tests.factories import submitted_data
 from tests.harness import running, settings_for
 from tests.support import envelope, poll_until
@@ -423,11 +424,15 @@ async def test_the_four_services_work_with_their_own_users(secure_nats, database
             )
         await poll_until(lambda: fact_count(code, "returned"), timeout=30, message="returned by the post")
 
-        # Operators: explain.
+        # Operators: explain and the reconcile RPCs (nothing lost, so nothing to republish).
         explained = await operator.nc.request(
             subjects.RPC_DEADLINE_EXPLAIN, json.dumps({"dossier_code": code}).encode(), timeout=15
         )
         assert json.loads(explained.data)["ok"]
+        for name, _ in SERVICES:
+            answer = await operator.nc.request(reconcile_subject(name), b'{"dry_run": true}', timeout=60)
+            report = json.loads(answer.data)
+            assert report["ok"] and [s["missing"] for s in report["streams"]] == [0, 0], report
 
         # Every service published everything it had to: no outbox row left behind.
         db = await asyncpg.connect(database_url)
