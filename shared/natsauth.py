@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.catalog import Catalog, default_catalog_path, load_catalog
+from shared.catalog import Catalog, CatalogError, default_catalog_path, load_catalog
 from shared.cli import Command
 from shared.contracts import subjects
 from shared.contracts.streams import OUT_STREAM, POSTAL_READER, agency_reader
@@ -353,7 +353,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = args.catalog or os.environ.get("LIENTHONG_CATALOG") or default_catalog_path()
-    accounts = accounts_for(load_catalog(path))
+    try:
+        accounts = accounts_for(load_catalog(path))
+    except CatalogError as exc:
+        print(f"lienthong nats-auth: {exc}", file=sys.stderr)
+        return 2
     if args.secrets_dir:
         directory = Path(args.secrets_dir)
 

@@ -98,3 +98,17 @@ def test_one_reader_consumer_per_agency_and_the_post_each_on_its_own_subjects() 
         ("postal", "lt.out.postal.>"),
     ]
     assert all(c.deliver_subject is None for c in configs)  # pull consumers: nothing is pushed anywhere
+
+
+def test_secrets_dir_writes_private_random_passwords_once(tmp_path: Path) -> None:
+    import argparse
+
+    out, secrets_dir = tmp_path / "auth.conf", tmp_path / "secrets"
+    catalog = str(ROOT / "tests" / "catalogs" / "basic.yaml")
+    args = argparse.Namespace(catalog=catalog, out=str(out), secrets_dir=str(secrets_dir), bcrypt=False)
+    assert natsauth.run(args) == 0
+    first = out.read_text()
+    secret = (secrets_dir / "agency_T01_00_01_X99").read_text().strip()
+    assert len(secret) >= 24 and f'password: "{secret}"' in first
+    assert (secrets_dir / "svc_intake").stat().st_mode & 0o777 == 0o600
+    assert natsauth.run(args) == 0 and out.read_text() == first  # existing secrets are kept

@@ -59,3 +59,11 @@ def test_the_table_shows_each_stream_and_each_failure() -> None:
     assert "intake   LT_EVT  3        9       6      6         0" in text
     assert "intake: 2 dòng outbox chưa phát" in text
     assert "routing: LỖI (error): no routing service answers" in text
+
+
+def test_the_durability_benchmark_compares_the_shipped_config_with_it_minus_sync_interval(tmp_path) -> None:
+    from benchmarks.durability import SHIPPED, default_sync_config
+
+    shipped = SHIPPED.read_text().splitlines()
+    default = default_sync_config(tmp_path).read_text().splitlines()
+    assert [line for line in shipped if line not in default] == ["  sync_interval: always"]
