@@ -86,6 +86,23 @@ def build_document() -> dict[str, Any]:
         events.SubmittedData,
         "receive",
     )
+    add(
+        "rpc_intake_submit_as_agency",
+        f"{subjects.RPC_INTAKE_SUBMIT}.{{agency}}",
+        "Extension, request/reply: submit as agency {agency} (what an agency's lt.rpc.intake.submit becomes "
+        "under infra/nats/secure.conf); refused unless the envelope's agency is that agency",
+        events.SubmittedData,
+        "receive",
+    )
+    add(
+        "rpc_reconcile",
+        "lt.rpc.{service}.reconcile",
+        'Extension, request/reply: {"dry_run": bool, "since": ISO time | null} → republish from the '
+        "service's outbox what LT_EVT/LT_OUT lack; the reply counts, per stream, what was scanned, missing, "
+        "republished (docs/operations.md §4)",
+        None,
+        "receive",
+    )
     add("sim_clock", subjects.SIM_CLOCK, 'Simulated clock: {"now": ISO time with offset}', None, "receive")
     return {
         "asyncapi": "3.0.0",
