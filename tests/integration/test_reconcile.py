@@ -108,6 +108,15 @@ class Desk:
         return found[0]
 
 
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 @contextlib.asynccontextmanager
 async def services(nats_url: str, database_url: str, names=tuple(BUILD)) -> AsyncIterator[dict[str, Any]]:
     async with contextlib.AsyncExitStack() as stack:
@@ -174,7 +183,7 @@ async def wipe(nats_: dict[str, Any]) -> None:
 
 
 async def test_a_wiped_jetstream_store_is_recovered_from_the_outboxes(
-    wipeable_nats, database_url: str, pg_server_dsn: str, caplog: pytest.LogCaptureFixture
+    wipeable_nats, database_url: str, pg_server_dsn: str
 ) -> None:
     url = wipeable_nats["url"]
     db = await asyncpg.connect(database_url)
@@ -213,11 +222,11 @@ async def test_a_wiped_jetstream_store_is_recovered_from_the_outboxes(
         # 3. The store is lost: stop nats-server, delete its directory, start it on the same port.
         await wipe(wipeable_nats)
         await poll_until(lambda: nc.is_connected, timeout=30, message="the client to reconnect")
-        caplog.set_level(logging.WARNING, logger="shared.service")
+        warnings = Records()
+        logging.getLogger("shared.service").addHandler(warnings)
         async with services(url, database_url) as runtimes:
-            warned = {
-                r.getMessage().split(":")[0] for r in caplog.records if "run `lienthong reconcile`" in r.getMessage()
-            }
+            logging.getLogger("shared.service").removeHandler(warnings)
+            warned = {m.split(":")[0] for m in warnings.messages if "run `lienthong reconcile`" in m}
             assert warned == {"intake", "routing", "deadline", "postal"}, warned
 
             dry = await ask_services(url, list(ORDER), {"dry_run": True}, timeout=60)
