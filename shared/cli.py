@@ -29,7 +29,14 @@ from shared.contracts import subjects
 from shared.settings import DEFAULT_NATS_URL
 
 # modules exposing `COMMANDS: list[Command]`
-EXTENSIONS: tuple[str, ...] = ("shared.web.serve", "shared.recommend", "shared.sim.cli", "shared.export.cli")
+EXTENSIONS: tuple[str, ...] = (
+    "shared.web.serve",
+    "shared.recommend",
+    "shared.sim.cli",
+    "shared.export.cli",
+    "shared.natsauth",
+    "shared.reconcile.cli",
+)
 DEFAULT_JAEGER_UI_URL = "http://localhost:16686"
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.postal.dispatcher import run_dispatcher
 from services.postal.handlers import SCHEMA, PostalHandlers
+from services.postal.reconcile import resend_lost_delivery_orders
 from shared.contracts import subjects
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -23,4 +24,5 @@ def build_runtime(settings: Settings | None = None, max_attempts: int | None = N
     runtime.batch_consumer(subjects.IN_POSTAL_ALL, "LT_IN", "postal-in", handlers.on_status)
     runtime.batch_consumer("lt.in.agency.*.pickup_requested", "LT_IN", "postal-pickup", handlers.on_pickup_requested)
     runtime.background(run_dispatcher)
+    runtime.on_reconcile(resend_lost_delivery_orders)
     return runtime

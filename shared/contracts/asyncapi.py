@@ -28,16 +28,14 @@ def _payload(data_model: type[BaseModel] | None) -> dict[str, Any]:
     return envelope
 
 
-def _channel(address: str, description: str, data_model: type[BaseModel] | None, params: bool) -> dict[str, Any]:
+def _channel(address: str, description: str, data_model: type[BaseModel] | None) -> dict[str, Any]:
     name = data_model.__name__ if data_model else "Envelope"
     channel: dict[str, Any] = {
         "address": address,
         "description": description,
         "messages": {name: {"name": name, "contentType": "application/json", "payload": _payload(data_model)}},
     }
-    if params:
-        channel["parameters"] = {"agency": {"description": "agency token: the agency code with '.' replaced by '_'"}}
-    return channel
+    return {**channel, **_parameters(address)}
 
 
 _DATE = {"type": ["string", "null"], "format": "date", "description": "YYYY-MM-DD (local date in Vietnam)"}
@@ -53,6 +51,24 @@ RPC: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "appointment at once, for the receipt (Mẫu 01); the reply also says whether it was a duplicate",
         {"$envelope": "submitted"},
         "dossier_code",
+    ),
+    (
+        f"{subjects.RPC_INTAKE_SUBMIT}.{{agency}}",
+        "extension: submit as agency {agency}, what an agency's lt.rpc.intake.submit becomes under "
+        "infra/nats/secure.conf (its account maps the subject); refused unless the envelope's agency is that agency",
+        {"$envelope": "submitted"},
+        "dossier_code",
+    ),
+    (
+        "lt.rpc.{service}.reconcile",
+        "extension, for operators (`lienthong reconcile`): republish from the service's outbox what LT_EVT/LT_OUT "
+        "lack, same Nats-Msg-Id, in order; the answer counts per stream what was scanned, missing, republished "
+        "(docs/operations.md)",
+        {
+            "dry_run": {"type": "boolean", "default": False},
+            "since": {"type": ["string", "null"], "format": "date-time"},
+        },
+        "streams",
     ),
     (
         subjects.RPC_INTAKE_DELIVERY_ADDRESS,
@@ -104,6 +120,15 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties}
 
 
+def _parameters(address: str) -> dict[str, Any]:
+    names = {
+        "agency": "agency token: the agency code with '.' replaced by '_'",
+        "service": "intake, routing, deadline or postal",
+    }
+    found = {name: {"description": text} for name, text in names.items() if f"{{{name}}}" in address}
+    return {"parameters": found} if found else {}
+
+
 def _reply(answer: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -121,7 +146,7 @@ def build_document() -> dict[str, Any]:
     operations: dict[str, Any] = {}
 
     def add(key: str, address: str, description: str, model: type[BaseModel] | None, action: str) -> None:
-        channels[key] = _channel(address, description, model, "{agency}" in address)
+        channels[key] = _channel(address, description, model)
         operations[f"{action}_{key}"] = {"action": action, "channel": {"$ref": f"#/channels/{key}"}}
 
     for action, model in events.AGENCY_ACTIONS.items():
@@ -156,10 +181,11 @@ def build_document() -> dict[str, Any]:
         "send",
     )
     for subject, description, request, answer in RPC:
-        key = "rpc_" + subject.removeprefix("lt.rpc.").replace(".", "_")
+        key = "rpc_" + subject.removeprefix("lt.rpc.").replace(".", "_").replace("{", "").replace("}", "")
         channels[key] = {
             "address": subject,
             "description": f"Request/reply (core NATS, no stream): {description}",
+            **_parameters(subject),
             "messages": {
                 "request": {"name": f"{key}_request", "contentType": "application/json", "payload": _object(request)},
                 "reply": {"name": f"{key}_reply", "contentType": "application/json", "payload": _reply(answer)},
