@@ -94,6 +94,9 @@ async def test_a_demo_procedure_runs_its_standard_process_to_the_citizen(desk, c
         assert found["seq"] == seq
         statuses.append((action, found["status"]))
 
+    def published() -> set[int]:
+        return {b["data"].get("seq") for s, b in facts.messages if b.get("dossier_code") == dossier}
+
     await act(receiving, "stage_completed", 3 if agencies[1] == receiving else 2, outcome="forward")
     for index in range(1, len(agencies)):
         agency, role = agencies[index], procedure.stages[index].role
@@ -108,6 +111,15 @@ async def test_a_demo_procedure_runs_its_standard_process_to_the_citizen(desk, c
         else:
             await act(agency, "stage_completed", handing_on, outcome="forward")
 
+    # committed is not yet published: wait for the outbox relay's last fact and assignment
+    await poll_until(lambda: published() >= set(range(1, seq + 1)), timeout=20, message="every fact published")
+    await poll_until(
+        lambda: (
+            sum(s.endswith(".assigned") and b["dossier_code"] == dossier for s, b in out.messages) == len(agencies) - 1
+        ),
+        timeout=20,
+        message="every assignment published",
+    )
     mine = [(s.rsplit(".", 1)[-1], b) for s, b in facts.messages if b.get("dossier_code") == dossier]
     routed = next(b["data"] for t, b in mine if t == "routed")
     assert [(s["index"], s["agency"], s["role"], s["working_days"]) for s in routed["stages"]] == [
