@@ -92,8 +92,9 @@ demo: install ## run a demo workload end to end and print a report
 bench: install ## throughput benchmark
 	$(PY) -m shared.bench
 
-docs: install ## regenerate docs/asyncapi.json
+docs: install ## regenerate docs/asyncapi.json and docs/schemas/*.schema.json from the contract models
 	$(PY) -m shared.contracts.asyncapi
+	$(PY) -m shared.contracts.schemas
 
 compose-up: ## build and start everything in Docker (Jaeger UI on http://localhost:16686)
 	docker compose up -d --build

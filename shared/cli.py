@@ -29,7 +29,14 @@ from shared.contracts import subjects
 from shared.settings import DEFAULT_NATS_URL
 
 # modules exposing `COMMANDS: list[Command]`
-EXTENSIONS: tuple[str, ...] = ("shared.web.serve", "shared.recommend", "shared.sim.cli", "shared.export.cli")
+EXTENSIONS: tuple[str, ...] = (
+    "shared.web.serve",
+    "shared.recommend",
+    "shared.sim.cli",
+    "shared.export.cli",
+    "shared.natsauth",
+    "shared.reconcile.cli",
+)
 DEFAULT_JAEGER_UI_URL = "http://localhost:16686"
 
 
@@ -158,6 +165,15 @@ def format_explanation(e: dict[str, Any], jaeger_url: str) -> str:
             f"Bưu chính (postal {leg['direction']}, {leg['waybill']}, {leg['status']}): {vn_time(leg['start'])} → "
             f"{vn_time(leg['end'])} — không tính cho cơ quan nào"
         )
+    journey = e.get("end_to_end")
+    if journey and journey.get("to"):
+        via = {"postal": "qua bưu chính (by post)", "counter": "tại quầy (at the counter)"}.get(journey["via"], "")
+        lines.append(
+            f"Công dân chờ (citizen's end-to-end): {vn_time(journey['from'])} → {vn_time(journey['to'])} {via}: "
+            f"{vn_number(journey['working_hours'])} giờ làm việc, {vn_number(journey['elapsed_days'], 1)} ngày; "
+            f"đến khi có kết quả {vn_number(journey['to_result_hours'])} giờ (đánh giá đúng hạn dừng ở đây), "
+            f"sau đó {vn_number(journey['after_result_hours'])} giờ; bưu chính {vn_number(journey['postal_hours'])} giờ"
+        )
     for b in e["blamed"]:
         who = f"{b.get('agency_name') or b['agency']} ({b['agency']})"
         lines.append(f"Trễ do (blamed): giai đoạn {b['stage_index']} — {who}, vượt {vn_number(b['overrun_hours'])} giờ")
@@ -186,11 +202,34 @@ def format_report(r: dict[str, Any]) -> str:
     ]
     late = [_lateness_row(x) for x in r["lateness"]]
     lines += table(("Cơ quan", "Vai trò", "Thủ tục", "Số GĐ trễ", "Vượt (giờ)"), late) if late else ["  (không có)"]
+    lines += ["", *_end_to_end_lines(r.get("end_to_end"))]
     groups = (("Theo thủ tục (by procedure)", "procedure"), ("Theo nơi tiếp nhận (by receiving agency)", "agency"))
     for title, key in groups:
         body = [_verdict_row(x[key], x) for x in r[f"by_{key}"]]
         lines += ["", f"{title}:", *table(("Mã", "Đúng hạn", "Trễ hạn", "Tỉ lệ", "Còn hạn", "Quá hạn"), body)]
     return "\n".join(lines)
+
+
+def _end_to_end_lines(x: dict[str, Any] | None) -> list[str]:
+    """The citizen's wait, pickup and delivery included (the on-time figures above stop at the result)."""
+    title = "Thời gian công dân chờ (citizen-facing end-to-end, incl. postal pickup and delivery):"
+    if not x or not x["returned"]:
+        return [title, "  (chưa có hồ sơ đã trả kết quả)"]
+    rows = [
+        (
+            {"all": "tất cả", "postal": "bưu chính", "counter": "tại quầy"}.get(row["via"], row["via"]),
+            row["returned"],
+            vn_number(row["mean_working_hours"]),
+            vn_number(row["median_working_hours"]),
+            vn_number(row["max_working_hours"]),
+            vn_number(row["mean_elapsed_days"], 1),
+            vn_number(row["mean_after_result_hours"]),
+            vn_number(row["mean_postal_hours"]),
+        )
+        for row in [{"via": "all", **x}, *x["by_return"]]
+    ]
+    headers = ("Trả", "Số HS", "TB (giờ)", "Trung vị", "Tối đa", "TB (ngày)", "Sau KQ (giờ)", "Bưu chính (giờ)")
+    return [title, *table(headers, rows)]
 
 
 def _lateness_row(x: dict[str, Any]) -> tuple:

@@ -24,14 +24,21 @@ from nats.js import JetStreamContext
 from shared.catalog import Catalog, default_catalog_path, load_catalog
 from shared.clock import SimulatedClock, SystemClock, clock_from_setting
 from shared.contracts import subjects
-from shared.contracts.streams import ensure_streams
+from shared.contracts.streams import ensure_reader_consumers, ensure_streams
 from shared.db.migrate import migrate
 from shared.db.outbox import OutboxRelay
 from shared.db.pool import create_pool
 from shared.messaging import BatchFinish, Handler, consume_nats_batch
 from shared.nats_compat import install as install_nats_fetch_fix
 from shared.nats_compat import release_unsettled
-from shared.settings import Settings
+from shared.reconcile import (
+    ReconcileHook,
+    ReconcileRequest,
+    reconcile,
+    reconcile_subject,
+    streams_created_after_last_publish,
+)
+from shared.settings import Settings, nats_inbox_prefix
 from shared.tracing.setup import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -47,7 +54,14 @@ class ServiceRuntime:
         self.catalog: Catalog = load_catalog(self.settings.catalog_path or default_catalog_path())
         self.clock: SystemClock | SimulatedClock = clock_from_setting(self.settings.clock)
         self.tracer_provider = setup_tracing(name)
-        self.broker = NatsBroker(self.settings.nats_url, logger=None, max_reconnect_attempts=-1, reconnect_time_wait=1)
+        self.inbox_prefix = nats_inbox_prefix(self.settings.nats_url)
+        self.broker = NatsBroker(
+            self.settings.nats_url,
+            logger=None,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            inbox_prefix=self.inbox_prefix,
+        )
         self.app = FastStream(self.broker, lifespan=self._lifespan)
         self.app.after_startup(self._start_background)
         self.app.on_shutdown(self._stop_background)
@@ -62,6 +76,10 @@ class ServiceRuntime:
         self._clock_listeners: list[Callable[[], Awaitable[None]]] = []
         self._database_ready: list[Callable[[asyncpg.Connection], Awaitable[None]]] = []
         self._nats_ready: list[Callable[[None], Awaitable[None]]] = []
+        self._reconcile_hooks: list[ReconcileHook] = []
+        self.broker.subscriber(reconcile_subject(name), queue=name, description=self._rpc_reconcile.__doc__)(
+            self._rpc_reconcile
+        )
 
     # -- registration ---------------------------------------------------------------------------
 
@@ -93,6 +111,7 @@ class ServiceRuntime:
             config=ConsumerConfig(ack_wait=60, max_ack_pending=10_000),
             ack_policy=AckPolicy.MANUAL,
             decoder=_undecoded,
+            inbox_prefix=f"{self.inbox_prefix}.".encode(),  # FastStream's default is _INBOX., not the broker's
             description=handler.__doc__,
         )
         subscriber(on_batch)
@@ -112,6 +131,10 @@ class ServiceRuntime:
     def on_clock_tick(self, listener: Callable[[], Awaitable[None]]) -> None:
         self._clock_listeners.append(listener)
 
+    def on_reconcile(self, hook: ReconcileHook) -> None:
+        """A step of this service's own after its outbox is reconciled (shared/reconcile.py)."""
+        self._reconcile_hooks.append(hook)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
@@ -123,9 +146,13 @@ class ServiceRuntime:
                 await hook(conn)
         if applied:
             log.info("%s: applied migrations %s", self.name, ", ".join(applied))
-        self.nc = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1)
+        self.nc = await nats.connect(
+            self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1, inbox_prefix=self.inbox_prefix
+        )
         self.js = self.nc.jetstream()
         await ensure_streams(self.js)
+        await ensure_reader_consumers(self.js, self.catalog.agencies)
+        await self._warn_if_streams_were_lost()
         for hook in self._nats_ready:
             await hook(None)
         if isinstance(self.clock, SimulatedClock):
@@ -164,6 +191,35 @@ class ServiceRuntime:
                 released = await release_unsettled(subscriber.subscription)
                 if released:
                     log.info("%s: gave back %d fetched messages at shutdown", self.name, released)
+
+    async def _warn_if_streams_were_lost(self) -> None:
+        assert self.pool is not None and self.js is not None
+        async with self.pool.acquire() as conn:
+            lost = await streams_created_after_last_publish(conn, self.js, self.schema)
+        for stream, created, last in lost:
+            log.warning(
+                "%s: stream %s was created at %s, after this service last published into it (%s): the JetStream "
+                "store was lost or the stream recreated; run `lienthong reconcile` to republish what it lacks",
+                self.name,
+                stream,
+                created.isoformat(),
+                last.isoformat(),
+            )
+
+    async def _rpc_reconcile(self, msg: NatsMessage) -> dict:
+        """`lt.rpc.{service}.reconcile` (extension): republish from this service's outbox what the
+        streams lack (shared/reconcile.py); `{"dry_run": true}` only counts, `"since"` bounds the scan."""
+        try:
+            request = ReconcileRequest.parse(msg.body)
+        except ValueError as exc:
+            return {"ok": False, "error": str(exc)}
+        assert self.pool is not None and self.js is not None
+        try:
+            report = await reconcile(self.pool, self.js, self.name, self.schema, request, tuple(self._reconcile_hooks))
+        except Exception as exc:  # NATS or the database away: say so, the operator runs it again
+            log.exception("%s: reconcile failed", self.name)
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        return report.as_reply()
 
     async def _on_sim_clock(self, msg) -> None:
         assert isinstance(self.clock, SimulatedClock)

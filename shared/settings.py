@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/lienthong"
@@ -26,3 +28,11 @@ class Settings:
             clock=os.environ.get("LIENTHONG_CLOCK", "system"),
             batch_size=int(os.environ.get("LIENTHONG_BATCH_SIZE", "100")),
         )
+
+
+def nats_inbox_prefix(nats_url: str) -> str:
+    """`_INBOX_{user}` when NATS_URL names a user, else NATS's default `_INBOX`: a service may then
+    subscribe to its own replies only (shared/natsauth.py), and no other reads them."""
+    first = nats_url.split(",")[0].strip()
+    user = unquote(urlsplit(first if "://" in first else f"nats://{first}").username or "")
+    return f"_INBOX_{re.sub(r'[^A-Za-z0-9_-]', '_', user)}" if user else "_INBOX"

@@ -117,4 +117,5 @@ class DeadlineHandlers:
         now = self.clock.now()
         counts = await queries.verdict_counts(conn, request, now)
         late = await queries.lateness(conn, request)
-        return {"ok": True, "report": report_json(request, now, counts, late, self.catalog)}
+        journeys = await queries.end_to_end(conn, request)
+        return {"ok": True, "report": report_json(request, now, counts, late, self.catalog, journeys)}

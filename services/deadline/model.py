@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.deadline.attribution import Blame
+from services.deadline.journey import Journey
 from services.deadline.legs import PostalLeg
 
 TERMINAL = {"returned", "refused", "withdrawn"}
@@ -79,6 +80,8 @@ class Timeline:
     blamed: tuple[Blame, ...]
     holder_agency: str | None
     open_stage: int | None
+    returned_via: str | None = None  # counter | postal
+    journey: Journey | None = None  # the citizen's end-to-end time, postal legs included
 
     @property
     def clock_stopped(self) -> bool:

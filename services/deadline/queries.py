@@ -87,3 +87,25 @@ async def lateness(conn: asyncpg.Connection, f: ReportFilter) -> list[asyncpg.Re
         ORDER BY overrun_hours DESC, agency, role, procedure
     """
     return await conn.fetch(sql, *p.values)
+
+
+async def end_to_end(conn: asyncpg.Connection, f: ReportFilter) -> list[asyncpg.Record]:
+    """The citizen's end-to-end time of the returned dossiers (dated by their result, like the
+    finished ones), per way of return and in total (`via` = 'all')."""
+    p = _Params()
+    window = _dossier_conditions(f, "result_ready_date", p)
+    sql = f"""
+        SELECT CASE WHEN grouping(returned_via) = 1 THEN 'all' ELSE coalesce(returned_via, 'unknown') END AS via,
+               count(*) AS returned,
+               avg(end_to_end_hours) AS mean_working_hours,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY end_to_end_hours) AS median_working_hours,
+               max(end_to_end_hours) AS max_working_hours,
+               avg(elapsed_days) AS mean_elapsed_days,
+               avg(to_result_hours) AS mean_to_result_hours,
+               avg(after_result_hours) AS mean_after_result_hours,
+               avg(postal_hours) AS mean_postal_hours
+        FROM deadline.dossiers
+        WHERE returned_at IS NOT NULL AND end_to_end_hours IS NOT NULL{window}
+        GROUP BY GROUPING SETS ((returned_via), ())
+    """
+    return await conn.fetch(sql, *p.values)

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.deadline.attribution import hours
+from services.deadline.journey import Journey
 from services.deadline.model import Timeline
 from shared.calendar import VN_TZ
 from shared.catalog import Catalog
@@ -50,6 +51,10 @@ def explanation(t: Timeline, catalog: Catalog) -> dict[str, Any]:
         ],
         "result_ready_at": _time(t.result_ready_at),
         "returned_at": _time(t.returned_at),
+        "returned_via": t.returned_via,
+        # The agencies are judged at the result (CONTRACT.md §6): what follows is the citizen's wait.
+        "on_time_verdict_at": _time(t.result_ready_at),
+        "end_to_end": _journey(t.journey),
         "status": t.status,
         "holder_agency": t.holder_agency,
         "open_stage": t.open_stage,
@@ -115,6 +120,23 @@ def explanation(t: Timeline, catalog: Catalog) -> dict[str, Any]:
     }
 
 
+def _journey(j: Journey | None) -> dict[str, Any] | None:
+    if j is None:
+        return None
+    return {
+        "from": _time(j.start),
+        "to": _time(j.end),
+        "via": j.via,
+        "working_hours": _hours(j.working_seconds),
+        "elapsed_days": round(j.elapsed_seconds / 86400, 4) if j.elapsed_seconds is not None else None,
+        "pickup_hours": hours(j.before_receipt_seconds),
+        "to_result_hours": _hours(j.to_result_seconds),
+        "after_result_hours": _hours(j.after_result_seconds),
+        "postal_hours": hours(j.postal_seconds),
+        "postal_charged_to": None,
+    }
+
+
 @dataclass(frozen=True)
 class ReportFilter:
     date_from: date | None = None
@@ -170,15 +192,50 @@ def _grouped(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str,
     return groups
 
 
+END_TO_END_FIGURES = (
+    "mean_working_hours",
+    "median_working_hours",
+    "max_working_hours",
+    "mean_elapsed_days",
+    "mean_to_result_hours",
+    "mean_after_result_hours",
+    "mean_postal_hours",
+)
+
+
+def _rounded(value: Any) -> float | None:
+    return round(float(value), 4) if value is not None else None
+
+
+def end_to_end_json(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The citizen-facing end-to-end time (pickup to result in hand, postal legs included) of the
+    dossiers returned to their citizen; `rows`: one per way of return (`via`, `all` for the total)
+    with `returned` and END_TO_END_FIGURES."""
+    by_via = {row["via"]: row for row in rows}
+    total = by_via.get("all")
+
+    def figures(row: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {"returned": int(row["returned"]) if row else 0} | {
+            name: _rounded(row[name]) if row else None for name in END_TO_END_FIGURES
+        }
+
+    return figures(total) | {
+        "by_return": [{"via": via} | figures(by_via[via]) for via in sorted(by_via) if via != "all"],
+    }
+
+
 def report_json(
     f: ReportFilter,
     as_of: datetime | None,
     counts: list[Mapping[str, Any]],
     lateness: list[Mapping[str, Any]],
     catalog: Catalog,
+    end_to_end: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """`counts`: rows per (procedure, receiving_agency) with the four COUNTS; `lateness`: rows per
-    (agency, role, procedure) of late stages with their overrun hours, largest first."""
+    (agency, role, procedure) of late stages with their overrun hours, largest first; `end_to_end`:
+    the rows of `end_to_end_json`. The on-time figures judge the agencies at the result; the
+    end-to-end figures are the citizen's wait, postal legs (charged to no agency) included."""
     total = dict.fromkeys(COUNTS, 0)
     for row in counts:
         for name in COUNTS:
@@ -212,4 +269,5 @@ def report_json(
             {"agency": code, "agency_name": _agency_name(catalog, code)} | _verdicts(agencies[code])
             for code in sorted(agencies)
         ],
+        "end_to_end": end_to_end_json(end_to_end),
     }

@@ -57,18 +57,23 @@ def _hours(seconds: int | None) -> float | None:
 
 async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
     """Replace the dossier's summary rows with the timeline's."""
+    j = t.journey
     await conn.execute(
         "INSERT INTO deadline.dossiers (code, procedure, receiving_agency, agencies, received_at, received_date, "
         "appointment_at, result_ready_at, result_ready_date, returned_at, status, late, late_hours, holder_agency, "
-        "open_stage, clock_stopped_at, updated_at) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16, now()) "
+        "open_stage, returned_via, journey_from, end_to_end_hours, elapsed_days, to_result_hours, after_result_hours, "
+        "postal_hours, clock_stopped_at, updated_at) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now()) "
         "ON CONFLICT (code) DO UPDATE SET procedure = EXCLUDED.procedure, "
         "receiving_agency = EXCLUDED.receiving_agency, "
         "agencies = EXCLUDED.agencies, received_at = EXCLUDED.received_at, received_date = EXCLUDED.received_date, "
         "appointment_at = EXCLUDED.appointment_at, result_ready_at = EXCLUDED.result_ready_at, "
         "result_ready_date = EXCLUDED.result_ready_date, returned_at = EXCLUDED.returned_at, status = EXCLUDED.status, "
         "late = EXCLUDED.late, late_hours = EXCLUDED.late_hours, holder_agency = EXCLUDED.holder_agency, "
-        "open_stage = EXCLUDED.open_stage, clock_stopped_at = EXCLUDED.clock_stopped_at, updated_at = now()",
+        "open_stage = EXCLUDED.open_stage, returned_via = EXCLUDED.returned_via, journey_from = EXCLUDED.journey_from, "
+        "end_to_end_hours = EXCLUDED.end_to_end_hours, elapsed_days = EXCLUDED.elapsed_days, "
+        "to_result_hours = EXCLUDED.to_result_hours, after_result_hours = EXCLUDED.after_result_hours, "
+        "postal_hours = EXCLUDED.postal_hours, clock_stopped_at = EXCLUDED.clock_stopped_at, updated_at = now()",
         t.code,
         t.procedure,
         t.receiving_agency,
@@ -84,6 +89,13 @@ async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
         hours(t.late_seconds),
         t.holder_agency,
         t.open_stage,
+        t.returned_via,
+        j.start if j else None,
+        _hours(j.working_seconds) if j else None,
+        round(j.elapsed_seconds / 86400, 4) if j and j.elapsed_seconds is not None else None,
+        _hours(j.to_result_seconds) if j else None,
+        _hours(j.after_result_seconds) if j else None,
+        hours(j.postal_seconds) if j else 0,
         min((p.start for p in t.pauses if p.end is None), default=None),
     )
     await conn.execute("DELETE FROM deadline.stages WHERE dossier_code = $1", t.code)

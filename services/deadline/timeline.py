@@ -12,6 +12,7 @@ from datetime import datetime
 
 from services.deadline.attribution import blame, judge_dossier, judge_stage, overlap_seconds, union_seconds
 from services.deadline.facts import Fact, in_order
+from services.deadline.journey import citizen_journey
 from services.deadline.legs import PostalLeg, postal_legs
 from services.deadline.model import TERMINAL, AppointmentChange, Pause, Stage, Timeline
 from shared.calendar import WorkCalendar
@@ -31,6 +32,7 @@ class _Draft:
     pauses: list[dict] = field(default_factory=list)
     result_ready_at: datetime | None = None
     returned_at: datetime | None = None
+    returned_via: str | None = None
     stopped: str | None = None
 
     def stage(self, index: int, **defaults) -> dict:
@@ -87,7 +89,8 @@ def _apply(d: _Draft, fact: Fact) -> None:
         if d.result_ready_at is None:
             d.result_ready_at, d.appointment_at_ready = data.ready_at, d.appointment_at
     elif kind == "returned":
-        d.returned_at = d.returned_at or data.returned_at
+        if d.returned_at is None:
+            d.returned_at, d.returned_via = data.returned_at, data.via
         d.end_open_stages(data.returned_at, "returned")
         d.stopped = d.stopped or "returned"
     elif kind in ("refused", "withdrawn"):
@@ -115,11 +118,12 @@ def build_timeline(facts: Iterable[Fact], calendar: WorkCalendar) -> Timeline | 
     open_stage = next((s for s in reversed(stages) if s.open), None)
     status = d.stopped or _running_status(d.result_ready_at, pauses)
     holder = open_stage.agency if open_stage else None if status in TERMINAL else d.receiving_agency
+    received_at = d.received_at or (stages[0].start if stages else None)
     return Timeline(
         code=d.code,
         procedure=d.procedure,
         receiving_agency=d.receiving_agency,
-        received_at=d.received_at or (stages[0].start if stages else None),
+        received_at=received_at,
         counting_from=d.counting_from or (stages[0].start if stages else None),
         appointment_at=d.appointment_at,
         appointments=tuple(d.appointments),
@@ -134,6 +138,8 @@ def build_timeline(facts: Iterable[Fact], calendar: WorkCalendar) -> Timeline | 
         blamed=tuple(blame((s.index, s.agency, s.overrun_seconds, s.late) for s in stages)),
         holder_agency=holder,
         open_stage=open_stage.index if open_stage else None,
+        returned_via=d.returned_via,
+        journey=citizen_journey(received_at, d.result_ready_at, d.returned_at, d.returned_via, legs, calendar),
     )
 
 

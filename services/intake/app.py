@@ -25,6 +25,14 @@ def build_runtime(settings: Settings | None = None) -> ServiceRuntime:
             return await handlers.rpc_submit(conn, msg.body)
 
     @runtime.broker.subscriber(
+        f"{subjects.RPC_INTAKE_SUBMIT}.*", queue="intake", description=handlers.rpc_submit.__doc__
+    )
+    async def rpc_submit_as_agency(msg: NatsMessage) -> dict:
+        assert runtime.pool is not None
+        async with runtime.pool.acquire() as conn:
+            return await handlers.rpc_submit(conn, msg.body, caller_token=msg.raw_message.subject.rsplit(".", 1)[-1])
+
+    @runtime.broker.subscriber(
         subjects.RPC_INTAKE_DELIVERY_ADDRESS, queue="intake", description=handlers.rpc_delivery_address.__doc__
     )
     async def rpc_delivery_address(msg: NatsMessage) -> dict:

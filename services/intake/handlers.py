@@ -93,15 +93,22 @@ class IntakeHandlers:
         log.info("admitted %s (procedure %s)", code, admission.procedure)
         return Submitted(code, admission.appointment_at, new=True)
 
-    async def rpc_submit(self, conn: asyncpg.Connection, body: bytes) -> dict:
-        """`lt.rpc.intake.submit`: the same envelope as `submitted`, answered at once for the receipt."""
+    async def rpc_submit(self, conn: asyncpg.Connection, body: bytes, caller_token: str | None = None) -> dict:
+        """`lt.rpc.intake.submit`: the same envelope as `submitted`, answered at once for the receipt.
+        `lt.rpc.intake.submit.{A}` (extension): the same, asked by agency A, whose NATS account can
+        reach only that subject (shared/natsauth.py): the envelope's agency must then be A."""
         obj, problem = decode_body(body)
         if problem:
             return {"ok": False, "error": problem}
         agency = obj.get("agency")
-        if not isinstance(agency, str) or self.catalog.agencies.get(agency) is None:
+        if caller_token is not None:
+            if self.catalog.agency_by_token(caller_token) is None:
+                return {"ok": False, "error": f"agency token '{caller_token}' is not in the catalog"}
+            subject = f"{subjects.IN_AGENCY_PREFIX}.{caller_token}.submitted"  # the envelope must match it
+        elif not isinstance(agency, str) or self.catalog.agencies.get(agency) is None:
             return {"ok": False, "error": f"agency: {agency!r} is not in the catalog"}
-        subject = subjects.in_agency(agency, "submitted")
+        else:
+            subject = subjects.in_agency(agency, "submitted")
         parsed = parse_agency_message(subject, body, self._agency_for_token, self.clock.now())
         if not isinstance(parsed, Accepted):
             return {"ok": False, "error": parsed.reason}

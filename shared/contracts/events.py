@@ -1,15 +1,19 @@
 """The envelope and every event of the public contract as pydantic v2 models (CONTRACT.md §2-3).
 
-Inbound agency actions form a discriminated union by `type`. Facts (`lt.evt.*`) and outbound
-messages carry the same envelope; their `data` models are looked up by (topic, type).
-No model outside `SubmittedData` carries a citizen's personal data.
+Each family of messages (inbound agency actions, inbound postal actions, facts, outbound agency
+and outbound postal messages) is a registry `type -> data model` and, built from it, a
+discriminated union by `type` of typed envelopes (`AGENCY_EVENT`, `FACT`, ...), so one
+`validate_python` call both picks the model and validates its data. The JSON Schemas of
+docs/schemas/ and the AsyncAPI document are generated from these unions (`make docs`).
+Personal data is carried only by `Applicant` and `DeliveryAddress` (in `submitted`,
+`pickup_requested` and the postal orders): never by a fact.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -157,6 +161,9 @@ class ShipmentStatusData(Open):
     status: ShipmentStatus
     at: AwareDatetime
     note: ShortText | None = None
+    # Extension: the delivery attempt the status is about (the `attempt` of its delivery order);
+    # without it, the status's time decides (services/postal/domain.py).
+    attempt: int | None = Field(default=None, ge=1, le=100)
 
 
 POSTAL_ACTIONS: dict[str, type[BaseModel]] = {"shipment_status": ShipmentStatusData}
@@ -306,6 +313,10 @@ class ShipmentUpdated(Strict):
     status: str
     at: AwareDatetime
     attempt: int = 1
+    # Extension: the shipment's state once this status was applied (its statuses may come in any
+    # order): a status name, or `back_at_counter` when the delivery attempts ran out and the result
+    # went back to the receiving agency's counter.
+    state: str | None = None
 
 
 FACTS: dict[tuple[str, str], type[BaseModel]] = {
@@ -378,14 +389,64 @@ class PickupOrder(Strict):
     address: DeliveryAddress
 
 
+class PickupOrdered(Strict):
+    """Extension `lt.out.agency.{A}.pickup_ordered`: the post was asked to fetch the papers of the
+    agency's `pickup_requested`; the agency's later `submitted` names `waybill` in `postal_waybill`.
+    No address: that goes to the post only."""
+
+    waybill: str
+    procedure: str
+    external_ref: str
+    requested_event_id: str
+
+
 OUTBOUND_AGENCY: dict[str, type[BaseModel]] = {
     "assigned": Assigned,
     "deadline_warning": AgencyDeadlineWarning,
     "apology_required": ApologyRequired,
     "input_rejected": InputRejected,
+    "pickup_ordered": PickupOrdered,
 }
 OUTBOUND_POSTAL: dict[str, type[BaseModel]] = {
     "delivery_order": DeliveryOrder,
     "pickup_order": PickupOrder,
     "input_rejected": InputRejected,
+}
+
+
+# ---- typed envelopes: one discriminated union by `type` per family --------------------------------
+
+
+def _typed_envelope(type_: str, data_model: type[BaseModel]) -> type[Envelope]:
+    """`Envelope` whose `type` is the literal `type_` and whose `data` is `data_model`."""
+    name = data_model.__name__.removesuffix("Data") + "Message"
+    return create_model(
+        name,
+        __base__=Envelope,
+        __doc__=data_model.__doc__,
+        type=(Literal[type_], ...),
+        data=(data_model, ...),
+    )
+
+
+def _union(registry: dict[str, type[BaseModel]]) -> TypeAdapter:
+    members = tuple(_typed_envelope(type_, model) for type_, model in registry.items())
+    return TypeAdapter(Annotated[Union[members], Field(discriminator="type")])  # noqa: UP007
+
+
+FACT_TYPES: dict[str, type[BaseModel]] = {type_: model for (_topic, type_), model in FACTS.items()}
+assert len(FACT_TYPES) == len(FACTS), "fact types must be unique across topics: they are the discriminator"
+
+AGENCY_EVENT = _union(AGENCY_ACTIONS)
+POSTAL_EVENT = _union(POSTAL_ACTIONS)
+FACT = _union(FACT_TYPES)
+AGENCY_OUTBOUND = _union(OUTBOUND_AGENCY)
+POSTAL_OUTBOUND = _union(OUTBOUND_POSTAL)
+
+UNIONS: dict[str, TypeAdapter] = {
+    "agency_event": AGENCY_EVENT,
+    "postal_event": POSTAL_EVENT,
+    "fact": FACT,
+    "agency_outbound": AGENCY_OUTBOUND,
+    "postal_outbound": POSTAL_OUTBOUND,
 }

@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from shared.contracts.events import AGENCY_ACTIONS, POSTAL_ACTIONS, Envelope
+from shared.contracts.events import AGENCY_ACTIONS, AGENCY_EVENT, POSTAL_ACTIONS, POSTAL_EVENT, Envelope
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 12
@@ -50,10 +50,12 @@ class DeadLetter:
     reason: str
 
 
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+def describe_validation_error(error: ValidationError, prefix: str = "", skip: int = 0) -> str:
+    """Every error as `path: what is wrong`, joined; `skip` drops leading location parts (a
+    discriminated union's tag)."""
     parts = []
     for item in error.errors(include_url=False):
-        loc = ".".join(str(p) for p in (prefix, *item["loc"]) if p != "")
+        loc = ".".join(str(p) for p in (prefix, *item["loc"][skip:]) if p != "")
         msg = item["msg"]
         if item["type"] in ("missing",):
             msg = "required field is missing"
@@ -157,8 +159,10 @@ def _event_id_of(obj: dict[str, Any] | None, body: bytes = b"") -> str | None:
 
 
 def _validate_envelope(
-    obj: dict[str, Any], action: str, models: Mapping[str, type[BaseModel]], now: datetime | None
+    obj: dict[str, Any], action: str, union: TypeAdapter, now: datetime | None
 ) -> tuple[Envelope, BaseModel] | str:
+    """The envelope first (so its own errors and a type/subject mismatch are named as such), then
+    the typed message of the family's discriminated union, which validates `data`."""
     try:
         envelope = Envelope.model_validate(obj)
     except ValidationError as exc:
@@ -167,12 +171,11 @@ def _validate_envelope(
         return f"type: '{envelope.type}' does not match the subject's action '{action}'"
     if now is not None and envelope.occurred_at > now + FUTURE_TOLERANCE:
         return f"occurred_at: {envelope.occurred_at.isoformat()} is in the future (now {now.isoformat()})"
-    model = models[action]
     try:
-        data = model.model_validate(envelope.data)
+        message = union.validate_python(obj)
     except ValidationError as exc:
-        return describe_validation_error(exc, prefix="data")
-    return envelope, data
+        return describe_validation_error(exc, skip=1)  # the first location is the union's tag
+    return envelope, message.data
 
 
 def parse_agency_message(
@@ -196,7 +199,7 @@ def parse_agency_message(
         return Rejection(agency_code, event_id, problem)
     if action not in AGENCY_ACTIONS:
         return Rejection(agency_code, event_id, f"unknown action '{action}' in subject '{subject}'")
-    result = _validate_envelope(obj, action, AGENCY_ACTIONS, now)
+    result = _validate_envelope(obj, action, AGENCY_EVENT, now)
     if isinstance(result, str):
         return Rejection(agency_code, event_id, result)
     envelope, data = result
@@ -221,7 +224,7 @@ def parse_postal_message(subject: str, body: bytes, now: datetime | None = None)
         return Rejection(None, event_id, problem)
     if action not in POSTAL_ACTIONS:
         return Rejection(None, event_id, f"unknown postal action in subject '{subject}'")
-    result = _validate_envelope(obj, action, POSTAL_ACTIONS, now)
+    result = _validate_envelope(obj, action, POSTAL_EVENT, now)
     if isinstance(result, str):
         return Rejection(None, event_id, result)
     return Accepted(result[0], result[1], None)

@@ -6,11 +6,25 @@ stream's configuration with whatever the last service to start believed (TECH-NO
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import NotFoundError
 
+from shared.contracts import subjects
+
 DUPLICATE_WINDOW_SECONDS = 15 * 60
+OUT_STREAM = "LT_OUT"
+POSTAL_READER = "postal"
 
 STREAMS: tuple[StreamConfig, ...] = tuple(
     StreamConfig(
@@ -37,3 +51,43 @@ async def ensure_streams(js: JetStreamContext) -> None:
         current = info.config
         if current.subjects != config.subjects or current.duplicate_window != config.duplicate_window:
             await js.update_stream(config)
+
+
+def agency_reader(agency_code: str) -> str:
+    """The durable consumer on LT_OUT through which agency A reads `lt.out.agency.{A}.>`."""
+    return f"agency_{subjects.agency_token(agency_code)}"
+
+
+def reader_consumers(agency_codes: Iterable[str]) -> list[ConsumerConfig]:
+    """One durable pull consumer per outside reader (each agency, the post), filtered on its own
+    outbound subjects. Readers may fetch and ack through it but never create consumers
+    (shared/natsauth.py says why), so the services create them."""
+    readers = [
+        (agency_reader(code), f"{subjects.OUT_AGENCY_PREFIX}.{subjects.agency_token(code)}.>") for code in agency_codes
+    ]
+    readers.append((POSTAL_READER, f"{subjects.OUT_POSTAL_PREFIX}.>"))
+    return [
+        ConsumerConfig(
+            durable_name=name,
+            filter_subject=subject,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=60,
+            max_ack_pending=1000,
+            description="lienthong: outbound messages for one reader (created by the services)",
+        )
+        for name, subject in sorted(readers)
+    ]
+
+
+async def ensure_reader_consumers(js: JetStreamContext, agency_codes: Iterable[str]) -> int:
+    """Create the readers' consumers that do not exist yet (an existing one keeps its position);
+    returns how many were created."""
+    created = 0
+    for config in reader_consumers(agency_codes):
+        try:
+            await js.consumer_info(OUT_STREAM, config.durable_name)
+        except NotFoundError:
+            await js.add_consumer(OUT_STREAM, config)
+            created += 1
+    return created

@@ -36,8 +36,8 @@ ROLES = frozenset({"receive", "process", "decide", "consult", "return"})
 PAUSE_KINDS = frozenset({"supplement", "obligation"})
 POSTAL_DIRECTIONS = frozenset({"pickup", "delivery"})
 POSTAL_STATUSES = frozenset(
-    {"accepted", "picked_up", "in_transit", "delivered", "delivery_failed", "returned_to_sender"}
-)
+    {"accepted", "picked_up", "in_transit", "delivered", "delivery_failed", "returned_to_sender", "back_at_counter"}
+)  # back_at_counter: the delivery attempts ran out and the result went back to the receiving agency
 OUTCOMES = frozenset({"forward", "result_ready", "returned", "refused", "withdrawn"})
 DOSSIER_STATUSES = frozenset({"in_progress", "paused", "result_ready", "returned", "refused", "withdrawn"})
 SCOPES = frozenset({"stage", "dossier"})
@@ -112,7 +112,8 @@ _ALL = (
               values=PAUSE_KINDS),
     Attribute("lienthong.postal.direction", "pickup (papers to the agency) or delivery (result to the citizen).",
               str, values=POSTAL_DIRECTIONS),
-    Attribute("lienthong.postal.status", "The post's latest status of the shipment.", str, values=POSTAL_STATUSES),
+    Attribute("lienthong.postal.status", "How the postal leg ended (delivered, returned_to_sender, back_at_counter), "
+              "else the post's latest status of the shipment.", str, values=POSTAL_STATUSES),
     Attribute("lienthong.overdue", "Marker: the stage (or dossier) was flagged overdue while still running.", bool),
     Attribute("lienthong.overdue.scope", "What was overdue: the stage or the whole dossier.", str, values=SCOPES),
     _hours("lienthong.overdue.hours", "Working hours past the due time when the overdue flag was raised."),

@@ -62,6 +62,12 @@ class Desk:
 
         found = await poll_until(row, timeout=20, message=f"{code} to reach fact {seq}")
         assert found["seq"] == seq, f"{code}: expected {seq} facts, routing has {found['seq']}"
+        # committed is not yet published: the outbox relay sends the facts just after the commit
+        await poll_until(
+            lambda: {b["data"].get("seq") for _, b in self.of(code)} >= set(range(1, seq + 1)),
+            timeout=20,
+            message=f"{code}: facts 1..{seq} on lt.evt.dossier.*",
+        )
         self.trail.setdefault(code, []).append((found["status"], found["sub_state"]))
 
     async def refused_input(self, agency: str, action: str, code: str, when: str, **data) -> str:

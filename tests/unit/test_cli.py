@@ -99,3 +99,39 @@ def test_explain_requires_a_code():
     with pytest.raises(SystemExit):
         parser.parse_args(["explain"])
     assert isinstance(parser.parse_args(["explain", CODE, "--json"]), argparse.Namespace)
+
+
+def test_report_prints_the_citizens_end_to_end_time_beside_the_on_time_figures():
+    figures = {"mean_working_hours": 76.0, "median_working_hours": 75.5, "max_working_hours": 90.25,
+               "mean_elapsed_days": 12.34, "mean_to_result_hours": 70.0, "mean_after_result_hours": 6.0,
+               "mean_postal_hours": 3.5}  # fmt: skip
+    rows = [{"via": "all", "returned": 3, **figures}, {"via": "postal", "returned": 1, **figures}]
+    text = cli.format_report(report_json(ReportFilter(), vn(2026, 4, 1, 8), [], [], CATALOG, rows))
+    lines = text.splitlines()
+    title = lines.index("Thời gian công dân chờ (citizen-facing end-to-end, incl. postal pickup and delivery):")
+    assert lines[title + 2].split() == ["tất", "cả", "3", "76", "75,5", "90,25", "12,3", "6", "3,5"]
+    assert lines[title + 3].split() == ["bưu", "chính", "1", "76", "75,5", "90,25", "12,3", "6", "3,5"]
+    empty = cli.format_report(report_json(ReportFilter(), vn(2026, 4, 1, 8), [], [], CATALOG))
+    assert "  (chưa có hồ sơ đã trả kết quả)" in empty.splitlines()
+
+
+def test_explain_prints_the_postal_leg_and_the_citizens_end_to_end_time():
+    s = Story(CATALOG, CODE, THREE_LEVELS, COMMUNE)
+    s.received(vn(2026, 3, 2, 8))
+    s.completed(0, vn(2026, 3, 2, 10))
+    s.completed(1, vn(2026, 3, 6, 10))
+    s.completed(2, vn(2026, 3, 12, 10), "result_ready")
+    s.shipment("LT000000014VN", "delivery", "accepted", vn(2026, 3, 12, 14))
+    s.shipment("LT000000014VN", "delivery", "delivered", vn(2026, 3, 13, 9))
+    s.returned(vn(2026, 3, 13, 9), via="postal")
+    lines = cli.format_explanation(explanation(build_timeline(s.facts(), CALENDAR), CATALOG), "http://j").splitlines()
+    assert (
+        "Bưu chính (postal delivery, LT000000014VN, delivered): 12/03/2026 14:00 → 13/03/2026 09:00 "
+        "— không tính cho cơ quan nào"
+    ) in lines
+    journey = next(line for line in lines if line.startswith("Công dân chờ"))
+    assert journey == (
+        "Công dân chờ (citizen's end-to-end): 02/03/2026 08:00 → 13/03/2026 09:00 qua bưu chính (by post): "
+        "73 giờ làm việc, 11 ngày; đến khi có kết quả 66 giờ (đánh giá đúng hạn dừng ở đây), "
+        "sau đó 7 giờ; bưu chính 4,5 giờ"
+    )

@@ -158,7 +158,10 @@ class Story:
     def withdrawn(self, index: int, at: datetime) -> None:
         self.emit("dossier", "withdrawn", at, self.receiving, {"stage_index": index, "agency": self.receiving})
 
-    def shipment(self, waybill: str, direction: str, status: str, at: datetime) -> None:
+    def shipment(
+        self, waybill: str, direction: str, status: str, at: datetime, attempt: int = 1, state: str | None = None
+    ) -> None:
         self.emit("postal", "shipment_updated", at, None, {
-            "waybill": waybill, "direction": direction, "status": status, "at": iso(at),
+            "waybill": waybill, "direction": direction, "status": status, "at": iso(at), "attempt": attempt,
+            "state": state or status,
         })  # fmt: skip

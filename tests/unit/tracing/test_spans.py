@@ -146,6 +146,20 @@ def test_postal_legs_are_spans_under_the_root():
     assert spans["dossier"].end == vn(2026, 3, 18, 15)
 
 
+def test_a_delivery_whose_attempts_ran_out_is_a_valid_postal_span_ending_at_the_last_failure():
+    s = late_at_the_district()
+    s.shipment("WB1", "delivery", "accepted", vn(2026, 3, 17, 9, 30))
+    s.shipment("WB1", "delivery", "delivery_failed", vn(2026, 3, 17, 15), state="ordered")
+    s.shipment("WB1", "delivery", "delivery_failed", vn(2026, 3, 18, 10), attempt=2, state="back_at_counter")
+    leg = spans_of(s)["postal:delivery:WB1"]
+    assert (leg.start, leg.end, leg.attributes["lienthong.postal.status"]) == (
+        vn(2026, 3, 17, 9, 30),
+        vn(2026, 3, 18, 10),
+        "back_at_counter",
+    )
+    assert validate(leg, VOCABULARIES) is leg
+
+
 def test_an_overdue_flag_is_a_marker_under_its_stage():
     flagged = DeadlineOverdue(
         scope="stage", stage_index=1, agency=LABOUR_OFFICE, due_at=vn(2026, 3, 9, 10), overdue_by_hours=7.0,
