@@ -240,8 +240,12 @@ def alert_messages(timer: Timer, now: datetime, calendar: WorkCalendar) -> list[
         )
         return [message(subjects.fact("deadline", "overdue"), 0, overdue)]
     if timer.kind == APOLOGY_REQUIRED:
-        when = "has passed" if seen > due else "is one working day away"
+        passed = seen > due
+        when_vi = "đã qua" if passed else "chỉ còn một ngày làm việc"
+        when = "has passed" if passed else "is one working day away"
         reason = (
+            f"Ngày hẹn trả kết quả ({due:%H:%M} ngày {due:%d/%m/%Y}) {when_vi} mà hồ sơ chưa có kết quả: "
+            "cơ quan đang giữ hồ sơ phải gửi văn bản xin lỗi và hẹn lại ngày trả kết quả (chỉ một lần cho mỗi hồ sơ). "
             f"appointment_at {due.isoformat()} {when} and the result is not ready: "
             "the agency holding the dossier must issue the apology letter with a new appointment "
             "(apology_issued, at most once per dossier)"

@@ -221,6 +221,10 @@ def test_the_apology_request_names_the_appointment_and_why():
     [(subject, body)] = messages(APOLOGY_REQUIRED, vn(2026, 3, 13, 8))
     assert subject == "lt.out.agency.T01_31_00_X99.apology_required"
     assert body["data"]["appointment_at"] == "2026-03-16T08:00:00+07:00" and body["data"]["stage_index"] == 1
+    assert body["data"]["reason"].startswith(
+        "Ngày hẹn trả kết quả (08:00 ngày 16/03/2026) chỉ còn một ngày làm việc mà hồ sơ chưa có kết quả: "
+        "cơ quan đang giữ hồ sơ phải gửi văn bản xin lỗi"
+    )
     assert "is one working day away and the result is not ready" in body["data"]["reason"]
 
 
