@@ -33,16 +33,6 @@ class Blame:
     overrun_seconds: int
 
 
-def overlap_seconds(
-    calendar: WorkCalendar, a: tuple[datetime, datetime | None], b: tuple[datetime, datetime | None]
-) -> int | None:
-    """Working time shared by two intervals; None when both are still open (the overlap grows)."""
-    ends = [t for t in (a[1], b[1]) if t is not None]
-    if not ends:
-        return None
-    return calendar.working_seconds_between(max(a[0], b[0]), min(ends))
-
-
 def union_seconds(calendar: WorkCalendar, intervals: list[tuple[datetime, datetime]]) -> int:
     """Working time covered by closed intervals, overlaps counted once (a fee requested while a
     supplement is awaited stops the same clock, it does not stop it twice)."""

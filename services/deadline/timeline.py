@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.deadline.attribution import blame, judge_dossier, judge_stage, overlap_seconds, union_seconds
+from services.deadline.attribution import blame, judge_dossier, judge_stage, union_seconds
 from services.deadline.facts import Fact, in_order
 from services.deadline.journey import citizen_journey
 from services.deadline.legs import PostalLeg, postal_legs
@@ -161,18 +161,22 @@ def _finish_stage(s: dict, pauses: tuple[Pause, ...], legs: tuple[PostalLeg, ...
     if start is None:
         return Stage(**fields)
     own = [p for p in pauses if p.stage_index == s["index"]]
-    paused = union_seconds(calendar, [(p.start, p.end) for p in own if p.end is not None])
+    closed_pauses = [(p.start, p.end) for p in own if p.end is not None]
     stopped = any(p.end is None for p in own)
-    postal = 0
+    in_transit = []  # the post's transit inside the stage, clipped to it
     for leg in legs:
         if leg.start is None or (end is not None and leg.start >= end) or (leg.end is not None and leg.end <= start):
             continue
-        shared = overlap_seconds(calendar, (start, end), (leg.start, leg.end))
-        if shared is None:
-            stopped = True
-        else:
-            postal += shared
-    verdict = judge_stage(calendar, start, fields["budget_seconds"], paused + postal, end, s.get("outcome"))
+        if leg.end is None and end is None:
+            stopped = True  # still in transit: the stage's clock stands still
+            continue
+        in_transit.append((max(start, leg.start), min(t for t in (end, leg.end) if t is not None)))
+    # a pause and the post's transit at the same time stop the clock once: the postal time shown is
+    # only what the pauses did not already cover
+    paused = union_seconds(calendar, closed_pauses)
+    clock_stopped = union_seconds(calendar, closed_pauses + in_transit)
+    postal = clock_stopped - paused
+    verdict = judge_stage(calendar, start, fields["budget_seconds"], clock_stopped, end, s.get("outcome"))
     received_at = s.get("received_at")
     wait = calendar.working_seconds_between(start, received_at) if received_at else None
     return Stage(

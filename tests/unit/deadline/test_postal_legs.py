@@ -121,3 +121,18 @@ def test_the_reports_end_to_end_figures_per_way_of_return():
     ]
     assert end_to_end_json([]) == {"returned": 0, **dict.fromkeys(figures.keys() - {"returned", "by_return"}),
                                    "by_return": []}  # fmt: skip
+
+
+def test_a_fee_awaited_while_the_post_carries_the_result_stops_the_return_stage_once():
+    s = through_the_result()
+    s.shipment("W1", "delivery", "accepted", vn(2026, 3, 12, 14))
+    s.paused(3, vn(2026, 3, 12, 15), kind="obligation")  # a fee asked for while the post already has it
+    s.resumed(3, vn(2026, 3, 12, 15), vn(2026, 3, 13, 8), kind="obligation")
+    s.shipment("W1", "delivery", "delivered", vn(2026, 3, 13, 9))
+    s.returned(vn(2026, 3, 13, 9), via="postal")
+    back = build_timeline(s.facts(), CALENDAR).stage(3)
+    # the obligation (Thu 15:00-17:00, Fri 07:30-08:00: 2.5 h) lies inside the transit (4.5 h): the
+    # clock stood still 4.5 h, not 7 h, of which 2 h are the post's alone
+    assert (back.paused_seconds, back.postal_seconds) == (2.5 * HOUR, 2 * HOUR)
+    assert back.used_seconds == 2.5 * HOUR  # Thu 10:00-11:30 and 13:00-14:00 at the commune
+    assert back.due == vn(2026, 3, 13, 16)  # Thu 10:00 + 8 working hours + 4.5 stopped (counted twice: Mon 09:00)
