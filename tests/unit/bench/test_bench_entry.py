@@ -48,6 +48,7 @@ def test_the_load_is_accepted_input_in_route_order():
 
 
 def test_the_summary_table_and_percentiles():
-    text = table([Row("a. x", "1 events/s", "raw: 4/s", "0.250", "≥ 0.25", True), Row("f. y", "1 ms", "", "", "—", None)])
+    rows = [Row("a. x", "1 events/s", "raw: 4/s", "0.250", "≥ 0.25", True), Row("f. y", "1 ms", "", "", "—", None)]
+    text = table(rows)
     assert "met" in text and "NOT MET" not in text
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 3.0
