@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,12 +57,18 @@ async def servers(prefix: str = "lt-bench-") -> AsyncIterator[Servers]:
     work = Path(tempfile.mkdtemp(prefix=prefix))
     nats_server = devenv.start_nats(work / "nats")
     pg = None if os.environ.get("DATABASE_URL") else devenv.start_postgres(work / "pg")
+    failed = True
     try:
         yield Servers(nats_server.url, os.environ.get("DATABASE_URL") or pg.dsn, work)
+        failed = False
     finally:
         nats_server.stop()
         if pg is not None:
             pg.stop()
+        if failed:
+            print(f"benchmark failed: the services' logs are kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager

@@ -102,10 +102,12 @@ def _outgoing(agency: str, action: str, occurred_at: str, code: str | None, data
 
 def build_load(dossiers: int, run_tag: str | None = None) -> list[DossierLoad]:
     tag = run_tag or uuid.uuid4().hex[:8]
-    serial = uuid.uuid4().int % 10**6  # codes are AGENCY-YYMMDD-NNNN...: unique per run by their serial
+    # Codes have the shape AGENCY-YYMMDD-NNNN of real ones (the span attributes accept no other);
+    # the six digits, random per run, keep runs against the same services apart.
+    day = 100_000 + uuid.uuid4().int % 800_000
     plan = []
     for i in range(dossiers):
-        code = f"{COMMUNE}-260302-{serial:06d}{i:07d}"
+        code = f"{COMMUNE}-{day + i // 10_000:06d}-{i % 10_000:04d}"
         data = {
             "external_ref": f"load-{tag}-{i}",
             "procedure": PROCEDURE,

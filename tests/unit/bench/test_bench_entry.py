@@ -3,12 +3,15 @@ the arguments parse, `--quick` shrinks every size, the load is valid input for t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchmarks.__main__ import QUICK, Row, parse_args, table
 from shared.catalog import load_catalog
 from shared.contracts.inbound import Accepted, parse_agency_message
 from shared.sim.load import EVENTS_PER_DOSSIER, build_load, percentile
+from shared.tracing.attributes import DOSSIER_CODE
 from tests.harness import CATALOGS
 
 
@@ -37,6 +40,7 @@ def test_the_load_is_accepted_input_in_route_order():
 
     plan = build_load(3)
     assert len({d.code for d in plan}) == 3
+    assert all(re.fullmatch(DOSSIER_CODE, d.code) for d in plan)  # the span attributes take them
     for dossier in plan:
         events = [dossier.submitted, *dossier.route]
         assert len(events) == EVENTS_PER_DOSSIER
