@@ -100,8 +100,7 @@ class DeadlineHandlers:
         plans = [(t.code, plan_timers(t, self.calendar, self.warn_threshold_seconds)) for t in timelines]
         await repository.replace_timers_of(conn, plans)
         if self.tracing is not None:  # last: the spans it claims are emitted once this commits
-            for timeline in timelines:
-                await self.tracing.closed(conn, timeline)
+            await self.tracing.closed_many(conn, timelines)
 
     async def rebuild(self, conn: asyncpg.Connection, code: str) -> None:
         await repository.lock_dossier(conn, code)
