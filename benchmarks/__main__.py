@@ -92,7 +92,8 @@ async def run_pipeline(args: argparse.Namespace, figures: dict, rows: list[Row])
         on = await pipeline_run(srv, args.dossiers, tracing=True, replay=True)
         say("• " + describe("pipeline, tracing on ", on))
         say(f"• replay into the deadline service's fresh projections: {on.replay_facts:,} facts in "
-            f"{on.replay_seconds:.2f} s = {on.replay_rate:,.0f} facts/s")  # fmt: skip
+            f"{on.replay_seconds:.2f} s = {on.replay_rate:,.0f} facts/s, "
+            f"{on.replay_cpu_ms_per_fact:.2f} ms of the service's CPU per fact")  # fmt: skip
         fact_payload = await mean_fact_size(srv.nats_url)
         raw_facts = await raw_pull_rate(srv.nats_url, args.raw_messages, fact_payload)
         say(f"• raw nats-py pull + ack, {args.raw_messages:,} x {fact_payload} B (the facts' mean): "
@@ -107,6 +108,7 @@ async def run_pipeline(args: argparse.Namespace, figures: dict, rows: list[Row])
         "payload_bytes": payload, "raw_pull_before": raw_before, "raw_pull_after": raw_after,
         "tracing_off": summary(off), "tracing_on": summary(on), "replay_facts": on.replay_facts,
         "replay_seconds": on.replay_seconds, "replay_rate": on.replay_rate, "fact_payload_bytes": fact_payload,
+        "replay_cpu_ms_per_fact": on.replay_cpu_ms_per_fact,
         "raw_pull_facts": raw_facts, "paced_rate_target": half, "paced": summary(paced),
     }  # fmt: skip
     rows.append(ratio_row("a. pipeline, persisted + traced", on.load.rate, "events/s", raw,
@@ -134,7 +136,8 @@ def summary(run: RunFigures) -> dict:
     return {"dossiers": run.load.dossiers, "events": run.load.events, "seconds": run.load.seconds,
             "events_per_s": run.load.rate, "facts": run.load.facts_seen, "latency_p50_ms": percentile(lat, 0.5),
             "latency_p99_ms": percentile(lat, 0.99), "otlp_requests": run.spans_requests,
-            "otlp_bytes": run.spans_bytes}  # fmt: skip
+            "otlp_bytes": run.spans_bytes, "cpu_ms_per_event": run.cpu_ms_per_event,
+            "cpu_seconds": run.cpu}  # fmt: skip
 
 
 def ratio_row(figure: str, value: float, unit: str, baseline: float, label: str, goal: float) -> Row:

@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -142,6 +142,19 @@ class Services:
                     raise RuntimeError(f"{name} did not start:\n{self.logs[name].read_text(errors='replace')[-3000:]}")
                 time.sleep(0.05)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each service process has used so far: unlike throughput, it
+        hardly moves when other work shares the machine."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, proc in self.procs.items():
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[name] = (int(fields[11]) + int(fields[12])) / ticks
+            except (OSError, IndexError, ValueError):
+                used[name] = float("nan")
+        return used
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -161,6 +174,16 @@ class RunFigures:
     spans_bytes: int = 0
     replay_facts: int = 0
     replay_seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each service during the load
+    replay_cpu: float = 0.0
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * sum(self.cpu.values()) / self.load.events
+
+    @property
+    def replay_cpu_ms_per_fact(self) -> float:
+        return 1000 * self.replay_cpu / self.replay_facts if self.replay_facts else float("nan")
 
     @property
     def replay_rate(self) -> float:
@@ -177,10 +200,12 @@ async def pipeline_run(
         services = Services(service_env(srv.nats_url, dsn, sink.endpoint if sink else None), srv.work)
         try:
             nc = await nats.connect(srv.nats_url)
+            idle = services.cpu_seconds()
             try:
                 load = await run_load(nc, dossiers, rate=rate / EVENTS_PER_DOSSIER if rate else None)
             finally:
                 await nc.close()
+            cpu = {name: used - idle[name] for name, used in services.cpu_seconds().items()}
             check = await asyncpg.connect(dsn)
             try:
                 returned = await check.fetchval("SELECT count(*) FROM routing.dossiers WHERE status = 10")
@@ -193,16 +218,17 @@ async def pipeline_run(
         finally:
             services.stop()
             spans = sink.stop() if sink else (0, 0)
-        figures = RunFigures(load, *spans)
+        figures = RunFigures(load, *spans, cpu=cpu)
     if replay:
-        figures.replay_facts, figures.replay_seconds = await replay_deadline(srv)
+        figures.replay_facts, figures.replay_seconds, figures.replay_cpu = await replay_deadline(srv)
     return figures
 
 
-async def replay_deadline(srv: Servers, consumer: str = "deadline") -> tuple[int, float]:
+async def replay_deadline(srv: Servers, consumer: str = "deadline") -> tuple[int, float, float]:
     """The deadline service alone, on a fresh database and a fresh durable consumer, rebuilds its
     projections from every fact in LT_EVT (tracing off: a rebuild exports no spans). Returns the
-    facts and the seconds from its first batch's transaction to its consumer being caught up."""
+    facts, the seconds from its first batch's transaction to its consumer being caught up, and the
+    CPU seconds the service used meanwhile."""
     nc = await nats.connect(srv.nats_url)
     js = nc.jetstream()
     try:
@@ -210,6 +236,7 @@ async def replay_deadline(srv: Servers, consumer: str = "deadline") -> tuple[int
         await js.delete_consumer("LT_EVT", consumer)
         async with fresh_database(srv.server_dsn) as dsn:
             services = Services(service_env(srv.nats_url, dsn, None), srv.work, ("deadline",))
+            started = services.cpu_seconds()["deadline"]
             db = await asyncpg.connect(dsn)
             try:
                 deadline = time.monotonic() + 60 + facts / 100
@@ -226,12 +253,13 @@ async def replay_deadline(srv: Servers, consumer: str = "deadline") -> tuple[int
                     consumer,
                 )
                 applied = await db.fetchval("SELECT count(*) FROM deadline.inbox WHERE consumer = $1", consumer)
+                cpu = services.cpu_seconds()["deadline"] - started
             finally:
                 await db.close()
                 services.stop()
         if applied != facts:
             raise RuntimeError(f"replay: {applied} of {facts} facts applied")
-        return facts, seconds
+        return facts, seconds, cpu
     finally:
         await nc.close()
 
@@ -241,7 +269,9 @@ def describe(label: str, figures: RunFigures) -> str:
     lat = load.latencies_ms
     return (f"{label}: {load.dossiers:,} dossiers, {load.events:,} inbound events ({load.mean_payload} B mean) in "
             f"{load.seconds:.2f} s = {load.rate:,.0f} events/s; {load.facts_seen:,} facts; "
-            f"latency p50 {percentile(lat, 0.5):.0f} ms p99 {percentile(lat, 0.99):.0f} ms"
+            f"latency p50 {percentile(lat, 0.5):.0f} ms p99 {percentile(lat, 0.99):.0f} ms; services' CPU "
+            f"{figures.cpu_ms_per_event:.1f} ms/event ("
+            + ", ".join(f"{k} {1000 * v / load.events:.1f}" for k, v in figures.cpu.items()) + ")"
             + (f"; {figures.spans_requests} OTLP exports, {figures.spans_bytes / 1e6:.1f} MB"
                if figures.spans_requests else ""))  # fmt: skip
 
@@ -252,7 +282,7 @@ async def _main(args: argparse.Namespace) -> None:
         print(describe("pipeline", figures))
         if args.replay:
             print(f"replay: {figures.replay_facts:,} facts in {figures.replay_seconds:.2f} s = "
-                  f"{figures.replay_rate:,.0f} facts/s")  # fmt: skip
+                  f"{figures.replay_rate:,.0f} facts/s, {figures.replay_cpu_ms_per_fact:.2f} ms CPU/fact")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
