@@ -189,15 +189,14 @@ async def _apply_batch(
     committed = _after_commit.get()
     kept = len(committed) if committed is not None else 0
     async with pool.acquire() as conn:
-        if len(messages) > 1:
-            try:
-                async with conn.transaction():
-                    await _apply_in(conn, schema, consumer, messages, handler, finish, retries, savepoints=False)
-                return
-            except _SlowPath:
-                retries.clear()
-                if committed is not None:
-                    del committed[kept:]  # what the rolled-back pass asked to do after commit
+        try:
+            async with conn.transaction():
+                await _apply_in(conn, schema, consumer, messages, handler, finish, retries, savepoints=False)
+            return
+        except _SlowPath:
+            retries.clear()
+            if committed is not None:
+                del committed[kept:]  # what the rolled-back pass asked to do after commit
         async with conn.transaction():
             await _apply_in(conn, schema, consumer, messages, handler, finish, retries, savepoints=True)
 

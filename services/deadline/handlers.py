@@ -69,7 +69,7 @@ class DeadlineHandlers:
         again in its own savepoint, so that one dossier's failure neither loses the batch nor
         blocks it."""
         codes = sorted({f.dossier_code for i in applied if isinstance(f := parse_fact(i.subject, i.body), Fact)})
-        if len(codes) > 1:
+        if codes:
             mark = after_commit_mark()
             try:
                 async with conn.transaction():
@@ -80,6 +80,9 @@ class DeadlineHandlers:
             except Exception:
                 drop_after_commit(mark)
                 log.warning("deadline: rebuilding %d timelines together failed; one by one now", len(codes))
+                if len(codes) == 1:
+                    log.exception("deadline: could not rebuild the timeline of %s; its facts are kept", codes[0])
+                    return
         for code in codes:
             try:
                 async with conn.transaction():
