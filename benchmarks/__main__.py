@@ -54,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help=f"a smoke run with small sizes: {QUICK}")
-    parser.add_argument("--dossiers", type=int, default=2000, help="dossiers per capacity run (8 inbound events each)")
-    parser.add_argument("--latency-dossiers", type=int, default=1000, help="dossiers of the half-capacity run")
+    parser.add_argument("--dossiers", type=int, default=1500, help="dossiers per capacity run (8 inbound events each)")
+    parser.add_argument("--latency-dossiers", type=int, default=600, help="dossiers of the half-capacity run")
     parser.add_argument("--raw-messages", type=int, default=20_000, help="messages per raw pull baseline")
     parser.add_argument("--open-stages", type=int, default=1_000_000, help="open-stage timers for the sweep")
     parser.add_argument("--report-dossiers", type=int, default=1_000_000, help="dossiers under `report`")

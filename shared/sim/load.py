@@ -209,17 +209,19 @@ class LoadRun:
 
 async def wait_idle(js: JetStreamContext, timeout: float = 120.0, interval: float = 0.05) -> float:
     """Wait until every durable consumer of LT_IN and LT_EVT has nothing pending or unacknowledged
-    and neither stream grew for two polls; returns the perf_counter time of the first idle poll."""
-    deadline = time.perf_counter() + timeout
-    first_idle, last = None, None
+    and neither stream grew for three polls; returns the perf_counter time of the first idle poll.
+    Raises when nothing moved (no stream grew, no consumer advanced) for `timeout` seconds."""
+    moved_at = time.perf_counter()
+    first_idle, last, last_progress = None, None, None
     quiet = 0
     while True:
         polled = time.perf_counter()
-        seqs, busy = [], False
+        seqs, progress, busy = [], [], False
         for stream in STREAMS:
             info = await js.stream_info(stream)
             seqs.append(info.state.last_seq)
             for consumer in await js.consumers_info(stream):
+                progress.append(consumer.ack_floor.stream_seq if consumer.ack_floor else 0)
                 if consumer.num_pending or consumer.num_ack_pending:
                     busy = True
         if not busy and seqs == last:
@@ -229,9 +231,11 @@ async def wait_idle(js: JetStreamContext, timeout: float = 120.0, interval: floa
                 return first_idle
         else:
             quiet, first_idle = 0, None
-        last = seqs
-        if polled > deadline:
-            raise TimeoutError("the services did not become idle")
+        if (seqs, progress) != (last, last_progress):
+            moved_at = polled
+        elif polled - moved_at > timeout:
+            raise TimeoutError(f"the services did not become idle: nothing moved for {timeout:.0f} s")
+        last, last_progress = seqs, progress
         await asyncio.sleep(interval)
 
 
