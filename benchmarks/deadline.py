@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -248,6 +249,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         nats_server.stop()
         if pg is not None:
             pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
