@@ -20,6 +20,7 @@ code and the span's key, so the same facts always give the same spans.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import datetime
 
 from services.deadline.attribution import hours
@@ -73,12 +74,13 @@ def dossier_end(t: Timeline) -> datetime | None:
     return max(known) if known else t.received_at
 
 
-def _stage_spans(tr: _Trace, s: Stage) -> list[SpanSpec]:
+def _stage_spans(tr: _Trace, s: Stage, skip: Container[str]) -> list[SpanSpec]:
     assert s.start is not None and s.end is not None
     key, who = stage_key(s.index), _agency(s.agency, s.level)
     where = {"lienthong.stage.index": s.index, **who}
-    spans = [
-        tr.span(key, f"stage {s.index}", ROOT_KEY, s.start, s.end, {
+    spans = []
+    if key not in skip:
+        spans.append(tr.span(key, f"stage {s.index}", ROOT_KEY, s.start, s.end, {
             **where,
             "lienthong.stage.kind": "processing",
             "lienthong.stage.role": s.role or None,
@@ -89,32 +91,33 @@ def _stage_spans(tr: _Trace, s: Stage) -> list[SpanSpec]:
             "lienthong.late": s.late,
             "lienthong.paused.hours": hours(s.paused_seconds),
             "lienthong.postal.hours": hours(s.postal_seconds),
-        })
-    ]  # fmt: skip
+        }))  # fmt: skip
     received = min(s.received_at, s.end) if s.received_at is not None else s.start
-    if s.index > 0 and s.received_at is not None:
+    if s.index > 0 and s.received_at is not None and f"{key}:handoff" not in skip:
         spans.append(tr.span(f"{key}:handoff", "handoff", key, s.start, received, {
             **where,
             "lienthong.stage.kind": "handoff",
             "lienthong.used.hours": hours(s.handoff_wait_seconds or 0),
             "lienthong.handoff.inferred": s.received_inferred,
         }))  # fmt: skip
-    spans.append(tr.span(f"{key}:processing", "processing", key, received, s.end, where))
+    if f"{key}:processing" not in skip:
+        spans.append(tr.span(f"{key}:processing", "processing", key, received, s.end, where))
     return spans
 
 
-def dossier_spans(t: Timeline) -> list[SpanSpec]:
-    """Every span of the dossier whose interval has ended (the root once the dossier is closed)."""
+def dossier_spans(t: Timeline, skip: Container[str] = ()) -> list[SpanSpec]:
+    """Every span of the dossier whose interval has ended (the root once the dossier is closed),
+    but those whose key is in `skip` (the ones already emitted)."""
     tr = _Trace(t.code, t.procedure)
     end = dossier_end(t)
     levels = {s.index: s.level for s in t.stages}
     spans: list[SpanSpec] = []
     for s in t.stages:
         if s.start is not None and s.end is not None:
-            spans += _stage_spans(tr, s)
+            spans += _stage_spans(tr, s, skip)
     for p in t.pauses:
         p_end = p.end or end
-        if p_end is None:
+        if p_end is None or pause_key(p) in skip:
             continue
         spans.append(tr.span(pause_key(p), f"pause {p.kind}", stage_key(p.stage_index), p.start, p_end, {
             "lienthong.stage.index": p.stage_index,
@@ -124,7 +127,7 @@ def dossier_spans(t: Timeline) -> list[SpanSpec]:
             "lienthong.used.hours": hours(p.working_seconds) if p.working_seconds is not None else None,
         }))  # fmt: skip
     for leg in t.postal_legs:
-        if leg.start is None or leg.end is None:
+        if leg.start is None or leg.end is None or f"postal:{leg.direction}:{leg.waybill}" in skip:
             continue
         spans.append(tr.span(f"postal:{leg.direction}:{leg.waybill}", f"postal {leg.direction}", ROOT_KEY,
                              leg.start, leg.end, {
@@ -133,7 +136,7 @@ def dossier_spans(t: Timeline) -> list[SpanSpec]:
             "lienthong.postal.status": leg.status,
             "lienthong.used.hours": hours(leg.working_seconds) if leg.working_seconds is not None else None,
         }))  # fmt: skip
-    if end is not None and t.received_at is not None:
+    if end is not None and t.received_at is not None and ROOT_KEY not in skip:
         first = t.stage(0)
         used = [s.used_seconds for s in t.stages if s.used_seconds is not None]
         events = (SpanEvent("result_ready", t.result_ready_at),) if t.result_ready_at is not None else ()

@@ -10,11 +10,16 @@ span the same way, unless the facts already stored show that the stage (or dossi
 due time: a sweep can run while the fact that ended it is still on its way (the clock passed the
 due time, the completion was not applied yet), and that flag describes no business lateness.
 With tracing off nothing here runs, not even the claim.
+
+A span key, once claimed, is never claimed again: the service remembers (for its most recently
+touched dossiers) the keys it saw claimed in a committed batch, and neither builds, validates nor
+claims those spans again when the next fact of the dossier rebuilds its timeline.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import asyncpg
@@ -34,6 +39,7 @@ from shared.tracing.spec import InvalidSpan, SpanSpec, validate
 
 log = logging.getLogger(__name__)
 OVERDUE_SUBJECT = subjects.fact("deadline", "overdue")
+REMEMBERED_DOSSIERS = 10_000  # whose emitted span keys are kept in memory (a cache: the table decides)
 
 
 async def claim(conn: asyncpg.Connection, code: str, keys: Sequence[str]) -> set[str]:
@@ -75,6 +81,23 @@ class DeadlineTracing:
         self.catalog = catalog
         self.emitter = SpanEmitter(provider, catalog_vocabularies(catalog))
         self.enabled = self.emitter.enabled
+        self._emitted: OrderedDict[str, set[str]] = OrderedDict()  # code -> keys claimed (committed)
+
+    def _known(self, code: str) -> set[str] | frozenset[str]:
+        keys = self._emitted.get(code)
+        if keys is None:
+            return frozenset()
+        self._emitted.move_to_end(code)
+        return keys
+
+    def _remember(self, keys: Sequence[tuple[str, str]]) -> None:
+        for code, key in keys:
+            known = self._emitted.get(code)
+            if known is None:
+                known = self._emitted[code] = set()
+                if len(self._emitted) > REMEMBERED_DOSSIERS:
+                    self._emitted.popitem(last=False)
+            known.add(key)
 
     def _valid(self, specs: Sequence[SpanSpec]) -> list[SpanSpec]:
         valid = []
@@ -88,27 +111,31 @@ class DeadlineTracing:
     async def _emit_new(self, conn: asyncpg.Connection, code: str, specs: Sequence[SpanSpec]) -> None:
         specs = self._valid(specs)
         fresh = await claim(conn, code, [s.key for s in specs])
-        new = [s for s in specs if s.key in fresh]
-        if new:
-            after_commit(lambda: self._send(new))
+        self._after_commit([s for s in specs if s.key in fresh], [(code, s.key) for s in specs])
 
-    def _send(self, specs: Sequence[SpanSpec]) -> None:
-        self.emitter.emit(specs)
+    def _after_commit(self, new: list[SpanSpec], claimed: list[tuple[str, str]]) -> None:
+        """Once the batch commits: send the new spans, remember every key claimed (by us or before)."""
+        if claimed:
+            after_commit(lambda: self._send(new, claimed))
+
+    def _send(self, specs: Sequence[SpanSpec], claimed: Sequence[tuple[str, str]] = ()) -> None:
+        self._remember(claimed)
+        if specs:
+            self.emitter.emit(specs, validated=True)
 
     async def closed(self, conn: asyncpg.Connection, timeline: Timeline) -> None:
         """Emit (after commit) the dossier's spans that closed since the last time."""
         if self.enabled:
-            await self._emit_new(conn, timeline.code, dossier_spans(timeline))
+            await self._emit_new(conn, timeline.code, dossier_spans(timeline, self._known(timeline.code)))
 
     async def closed_many(self, conn: asyncpg.Connection, timelines: Sequence[Timeline]) -> None:
         """`closed` for several dossiers: one claim statement for all their spans."""
         if not self.enabled:
             return
-        specs = [(t.code, spec) for t in timelines for spec in self._valid(dossier_spans(t))]
-        fresh = await claim_many(conn, list(dict.fromkeys((code, spec.key) for code, spec in specs)))
-        new = [spec for code, spec in specs if (code, spec.key) in fresh]
-        if new:
-            after_commit(lambda: self._send(new))
+        specs = [(t.code, spec) for t in timelines for spec in self._valid(dossier_spans(t, self._known(t.code)))]
+        keys = list(dict.fromkeys((code, spec.key) for code, spec in specs))
+        fresh = await claim_many(conn, keys)
+        self._after_commit([spec for code, spec in specs if (code, spec.key) in fresh], keys)
 
     async def overdue(self, conn: asyncpg.Connection, inbound: Inbound) -> None:
         """Emit (after commit) the marker of a `deadline.overdue` fact."""
