@@ -186,3 +186,16 @@ def test_validation_refuses_what_is_not_registered():
         validate(type(stage)(**{**stage.__dict__, "attributes": {**stage.attributes, "lienthong.agency.code": "X.1"}}),
                  VOCABULARIES)  # fmt: skip
     assert PROVINCE_DEPT in VOCABULARIES["agencies"]
+
+
+def test_spans_already_emitted_are_not_built_again():
+    s = late_at_the_district()
+    s.shipment("WB1", "delivery", "accepted", vn(2026, 3, 17, 9, 30))
+    s.shipment("WB1", "delivery", "delivered", vn(2026, 3, 18, 15))
+    timeline = build_timeline(s.facts(), CALENDAR)
+    every = dossier_spans(timeline)
+    keys = [span.key for span in every]
+    assert {"dossier", "stage:1", "stage:1:handoff", "stage:1:processing", "postal:delivery:WB1"} <= set(keys)
+    assert any(k.startswith("pause:") for k in keys)
+    for skip in (set(keys[::2]), set(keys[1::2]), set(keys), {"dossier"}):
+        assert dossier_spans(timeline, skip) == [span for span in every if span.key not in skip]
