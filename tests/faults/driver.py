@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from shared.sim.scenario import SimConfig
 log = logging.getLogger(__name__)
 RETRYABLE = (nats.errors.Error, TimeoutError, OSError, ConnectionError)
 Fault = Callable[[], None]
+Busy = Callable[[], Awaitable[bool]]
 
 
 async def _retry(what: str, attempt: Callable[[], Any], patience: float = 300.0) -> Any:
@@ -52,8 +53,9 @@ async def _retry(what: str, attempt: Callable[[], Any], patience: float = 300.0)
 
 
 class ResilientSimulation(Simulation):
-    def __init__(self, nc, catalog: Catalog, config: SimConfig, faults: list[Fault], **kwargs) -> None:
-        super().__init__(nc, catalog, config, progress=False, run_tag="", **kwargs)
+    def __init__(self, nc, catalog: Catalog, config: SimConfig, faults: list[Fault], busy: Busy | None = None) -> None:
+        super().__init__(nc, catalog, config, progress=False, run_tag="")
+        self.busy = busy
         self.pending_faults = list(faults)
         self.fault_task: asyncio.Future | None = None
         self.total = len(self.result.scripts)
@@ -121,13 +123,15 @@ class ResilientSimulation(Simulation):
         await self.settle()
 
     async def settle(self, quiet_rounds: int = 2) -> None:
-        """The services are idle and the post has read every order they sent."""
+        """The services are idle, the post has read every order they sent, and `busy` (the test's
+        view of work not yet in a stream: a delivery order the postal dispatcher could not send while
+        intake or the database was away, and retries after a back-off) says no."""
 
         async def once() -> None:
             while True:
                 await settle(self.js, quiet_rounds, timeout=300)
                 info = await self.js.consumer_info(OUT_STREAM, POSTAL_READER)
-                if not (info.num_pending or info.num_ack_pending):
+                if not (info.num_pending or info.num_ack_pending or (self.busy and await self.busy())):
                     return
                 await asyncio.sleep(0.05)
 
@@ -168,7 +172,7 @@ class ResilientSimulation(Simulation):
 
 
 async def drive(
-    nats_url: str, catalog: Catalog, config: SimConfig, faults: list[Fault]
+    nats_url: str, catalog: Catalog, config: SimConfig, faults: list[Fault], busy: Busy | None = None
 ) -> tuple[SimResult, ResilientSimulation]:
     nc = await nats.connect(
         servers=nats_servers(nats_url),
@@ -180,7 +184,7 @@ async def drive(
         reconnected_cb=_quiet_event,
     )
     try:
-        simulation = ResilientSimulation(nc, catalog, config, faults)
+        simulation = ResilientSimulation(nc, catalog, config, faults, busy)
         return await simulation.run(), simulation
     finally:
         await nc.close()

@@ -68,6 +68,7 @@ class Lab:
     faults: list[str] = field(default_factory=list)
     env_extra: dict[str, str] = field(default_factory=dict)
     restarts: int = 0
+    cpu_while_nats_down: float = 0.0  # the busiest service's share of a core while NATS was away
 
     # -- NATS --------------------------------------------------------------------------------
 
@@ -131,7 +132,12 @@ class Lab:
         """SIGKILL the server and start it again on the same port and the same store."""
         node = node or self.nats_nodes[0]
         self.kill_nats(node)
-        time.sleep(down_for)
+        time.sleep(min(1.0, down_for / 2))  # the services notice
+        before, began = self.cpu_seconds(), time.monotonic()
+        time.sleep(max(0.0, down_for - min(1.0, down_for / 2)))
+        after, spent = self.cpu_seconds(), time.monotonic() - began
+        share = {n: (after[n] - before[n]) / spent for n in before if n in after}
+        self.cpu_while_nats_down = max([*share.values(), self.cpu_while_nats_down])
         self._spawn_nats(node)
         self._wait_port(node.port, f"nats-server {node.name}")
         self.faults.append(f"nats-server {node.name} killed (SIGKILL) and restarted on its store")
@@ -218,6 +224,16 @@ class Lab:
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU seconds of each running service process."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for name, proc in self.services.items():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                out[name] = (int(fields[11]) + int(fields[12])) / ticks
+        return out
+
     def logs_text(self) -> str:
         return "\n".join(self.log(n).read_text(errors="replace") for n in SERVICES if self.log(n).exists())
 
@@ -278,8 +294,20 @@ class Lab:
     def node(self, server_name: str) -> NatsNode:
         return next(n for n in self.nats_nodes if n.name == server_name)
 
-    async def connect_db(self) -> asyncpg.Connection:
-        return await asyncpg.connect(self.database_url)
+    async def postal_orders_pending(self) -> bool:
+        """Delivery orders the postal dispatcher has not sent yet (it retries after a back-off when
+        intake, NATS or the database was away); also True while the database cannot answer."""
+        try:
+            conn = await asyncpg.connect(self.database_url, timeout=5)
+        except Exception:
+            return True
+        try:
+            return bool(await conn.fetchval("SELECT count(*) FROM postal.shipments WHERE order_pending AND direction = 'delivery'"))
+        except Exception:
+            return True
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 def _tail(path: Path, offset: int) -> str:

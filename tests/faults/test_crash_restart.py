@@ -73,7 +73,7 @@ async def test_crashes_and_restarts_lose_and_duplicate_nothing(make_lab, capsys)
     faults = faults_for(stormy)
 
     async def play(lab: Lab, faults: list):
-        result, _ = await drive(lab.nats_url, catalog, config, faults=faults)
+        result, _ = await drive(lab.nats_url, catalog, config, faults=faults, busy=lab.postal_orders_pending)
         seconds = time.monotonic() - began
         return result, await take(lab.database_url), await lateness_report(lab, config.start), seconds
 
@@ -98,8 +98,23 @@ async def test_crashes_and_restarts_lose_and_duplicate_nothing(make_lab, capsys)
             f"[faults] dossiers compared: {result.dossiers}; differing: {len(result.differing)}; "
             f"lost = {result.lost}; duplicated = {result.duplicated}; "
             f"stuck outbox rows = {stormy_snapshot.unpublished}; report totals equal: {calm_report == stormy_report}\n"
+            f"[faults] busiest service while NATS was down: {stormy.cpu_while_nats_down:.0%} of a core\n"
             f"[faults] both runs side by side: fault-free {calm_seconds:.0f} s, faulty {stormy_seconds:.0f} s"
         )
+    if result.differing:  # for the post-mortem: both runs' view of every differing dossier
+        detail = {
+            key: {
+                "fault_free": calm_snapshot.dossiers.get(key),
+                "faulty": stormy_snapshot.dossiers.get(key),
+                "fault_free_rows": sorted(map(str, calm_snapshot.rows.get(key, {}).items())),
+                "faulty_rows": sorted(map(str, stormy_snapshot.rows.get(key, {}).items())),
+            }
+            for key in result.differing
+        }
+        path = stormy.root / "differences.json"
+        path.write_text(json.dumps(detail, indent=1, default=str, ensure_ascii=False))
+        with capsys.disabled():
+            print(f"[faults] differences: {path}\n" + "\n".join(result.examples))
     assert len(stormy.faults) == len(faults), stormy.faults
     assert result.dossiers == DOSSIERS
     assert (result.lost, result.duplicated) == (0, 0), result.examples
@@ -110,3 +125,4 @@ async def test_crashes_and_restarts_lose_and_duplicate_nothing(make_lab, capsys)
     assert calm_report == stormy_report
     assert not stormy_result.refused_inputs, stormy_result.refused_inputs[:3]
     assert "Traceback" not in calm.logs_text()
+    assert stormy.cpu_while_nats_down < 0.10, "a service spins while NATS is away"
