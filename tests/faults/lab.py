@@ -302,7 +302,8 @@ class Lab:
         except Exception:
             return True
         try:
-            return bool(await conn.fetchval("SELECT count(*) FROM postal.shipments WHERE order_pending AND direction = 'delivery'"))
+            query = "SELECT count(*) FROM postal.shipments WHERE order_pending AND direction = 'delivery'"
+            return bool(await conn.fetchval(query))
         except Exception:
             return True
         finally:
