@@ -3,7 +3,6 @@ the pull loop at once, so without the pause a service spins at a quarter of a co
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import nats.errors
@@ -45,7 +44,7 @@ async def test_connection_failures_are_paused_and_a_success_resets_the_backoff()
 
 async def test_timeouts_are_not_paused():
     fetch = wrap_fetch(FakeSubscription.fetch)
-    sub = FakeSubscription([asyncio.TimeoutError()])
+    sub = FakeSubscription([TimeoutError()])
     began = time.monotonic()
     with pytest.raises(nats.errors.TimeoutError):
         await fetch(sub)
