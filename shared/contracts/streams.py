@@ -29,7 +29,6 @@ OUT_STREAM = "LT_OUT"
 POSTAL_READER = "postal"
 
 
-
 def stream_replicas() -> int:
     """LIENTHONG_STREAM_REPLICAS: copies of each stream in a NATS cluster (3 for R3; default 1, a single
     server). Read when the streams are ensured, so that the same code serves both."""
