@@ -19,7 +19,7 @@ import heapq
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import nats
@@ -36,7 +36,7 @@ from shared.sim.scenario import SimConfig
 log = logging.getLogger(__name__)
 RETRYABLE = (nats.errors.Error, TimeoutError, OSError, ConnectionError)
 Fault = Callable[[], None]
-Busy = Callable[[], Awaitable[bool]]
+Busy = Callable[[datetime | None], Awaitable[bool]]  # given the last tick sent
 
 
 async def _retry(what: str, attempt: Callable[[], Any], patience: float = 300.0) -> Any:
@@ -56,6 +56,7 @@ class ResilientSimulation(Simulation):
     def __init__(self, nc, catalog: Catalog, config: SimConfig, faults: list[Fault], busy: Busy | None = None) -> None:
         super().__init__(nc, catalog, config, progress=False, run_tag="")
         self.busy = busy
+        self.last_tick: datetime | None = None
         self.pending_faults = list(faults)
         self.fault_task: asyncio.Future | None = None
         self.total = len(self.result.scripts)
@@ -114,25 +115,36 @@ class ResilientSimulation(Simulation):
         self.inbound_ids.add(body["event_id"])
 
     async def tick(self, now) -> None:
+        await self._send_tick(now)
+        self.last_tick = now
+        self.result.ticks += 1
+        await self.settle()
+
+    async def _send_tick(self, now) -> None:
         async def once() -> None:
             await self.nc.publish(subjects.SIM_CLOCK, json.dumps({"now": now.isoformat()}).encode())
             await self.nc.flush(timeout=5)
 
         await _retry("tick", once)
-        self.result.ticks += 1
-        await self.settle()
 
     async def settle(self, quiet_rounds: int = 2) -> None:
         """The services are idle, the post has read every order they sent, and `busy` (the test's
-        view of work not yet in a stream: a delivery order the postal dispatcher could not send while
-        intake or the database was away, and retries after a back-off) says no."""
+        view of work not in a stream yet: the deadline service still sweeping at the last tick,
+        an outbox row not yet published, a delivery order the postal dispatcher holds back after
+        intake or the database was away) says no. The clock travels on core NATS, so a service
+        that was disconnected missed the last tick: it is sent again while `busy` (services ignore
+        a tick that does not move their clock forward)."""
 
         async def once() -> None:
+            waited = 0
             while True:
                 await settle(self.js, quiet_rounds, timeout=300)
                 info = await self.js.consumer_info(OUT_STREAM, POSTAL_READER)
-                if not (info.num_pending or info.num_ack_pending or (self.busy and await self.busy())):
+                if not (info.num_pending or info.num_ack_pending or (self.busy and await self.busy(self.last_tick))):
                     return
+                waited += 1
+                if waited % 20 == 0 and self.last_tick is not None:
+                    await self._send_tick(self.last_tick)
                 await asyncio.sleep(0.05)
 
         await _retry("settle", once)

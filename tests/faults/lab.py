@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -294,21 +295,37 @@ class Lab:
     def node(self, server_name: str) -> NatsNode:
         return next(n for n in self.nats_nodes if n.name == server_name)
 
-    async def postal_orders_pending(self) -> bool:
-        """Delivery orders the postal dispatcher has not sent yet (it retries after a back-off when
-        intake, NATS or the database was away); also True while the database cannot answer."""
+    async def busy(self, last_tick: datetime | None) -> bool:
+        """Work the streams do not show yet, read from the database: the deadline service has not
+        released the last tick (saved in deadline.clock) or still has due timers to fire there, an
+        outbox row waits for its relay, or the postal dispatcher holds back a delivery order (it
+        retries after a back-off when intake, NATS or the database was away). Also True while the
+        database cannot answer."""
         try:
             conn = await asyncpg.connect(self.database_url, timeout=5)
         except Exception:
             return True
         try:
-            query = "SELECT count(*) FROM postal.shipments WHERE order_pending AND direction = 'delivery'"
-            return bool(await conn.fetchval(query))
+            row = await conn.fetchrow(BUSY_QUERY)
+            behind = last_tick is not None and (row["clock"] is None or row["clock"] < last_tick)
+            return behind or bool(row["due"] or row["unpublished"] or row["orders"])
         except Exception:
             return True
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+BUSY_QUERY = """
+SELECT (SELECT now FROM deadline.clock) AS clock,
+       (SELECT count(*) FROM deadline.timers
+         WHERE fired_at IS NULL AND fire_at <= (SELECT now FROM deadline.clock)) AS due,
+       (SELECT count(*) FROM intake.outbox WHERE published_at IS NULL)
+     + (SELECT count(*) FROM routing.outbox WHERE published_at IS NULL)
+     + (SELECT count(*) FROM deadline.outbox WHERE published_at IS NULL)
+     + (SELECT count(*) FROM postal.outbox WHERE published_at IS NULL) AS unpublished,
+       (SELECT count(*) FROM postal.shipments WHERE order_pending AND direction = 'delivery') AS orders
+"""
 
 
 def _tail(path: Path, offset: int) -> str:

@@ -108,7 +108,7 @@ async def district(make_lab) -> dict[str, Run]:
     began = time.monotonic()
 
     async def play(lab: Lab, faults: list[Fault]) -> Run:
-        result, simulation = await drive(lab.nats_url, catalog, config, faults, busy=lab.postal_orders_pending)
+        result, simulation = await drive(lab.nats_url, catalog, config, faults, busy=lab.busy)
         seconds = time.monotonic() - began
         snapshot, report = await take(lab.database_url), await lateness_report(lab, config.start)
         return Run(lab, result, simulation, snapshot, report, seconds)
