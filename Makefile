@@ -82,7 +82,7 @@ test-integration: install ## integration tests (real NATS + PostgreSQL)
 test-e2e: install ## end-to-end tests (the four services as processes)
 	$(PYTEST) tests/e2e
 
-FAULT_DOSSIERS ?= 3000
+FAULT_DOSSIERS ?= 2000
 test-faults: install ## crash/restart tests at full size: $(FAULT_DOSSIERS) dossiers (`make test` plays 50)
 	LIENTHONG_FAULT_DOSSIERS=$(FAULT_DOSSIERS) $(PYTEST) tests/faults
 
