@@ -106,6 +106,24 @@ class ResilientSimulation(Simulation):
 
     _injected = 0
 
+    async def play(self, due: list) -> None:
+        """As the simulator's step, but an agency's action and the post's status report never
+        share a batch: they reach routing by two pipelines (LT_IN directly, or the postal service
+        and LT_EVT), so published together a Sunday delivery could be applied before Friday's
+        return hand-off receipt, and routing then refuses the receipt of a closed dossier. Events
+        go out in business-time order, settling whenever the sender changes."""
+        submissions = [d for d in due if d.kind == "submit"]
+        if submissions:
+            await super().play(submissions)
+        batch: list = []
+        for item in sorted(d for d in due if d.kind != "submit"):
+            if batch and batch[-1].kind != item.kind:
+                await super().play(batch)
+                batch = []
+            batch.append(item)
+        if batch:
+            await super().play(batch)
+
     async def submit(self, script) -> None:
         await _retry("submit", lambda: super(ResilientSimulation, self).submit(script))
         self.submitted += 1
