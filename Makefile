@@ -93,8 +93,8 @@ lint: install ## ruff + import-linter contracts
 demo: install ## run a demo workload end to end and print a report
 	$(PY) -m shared.demo
 
-bench: install ## throughput benchmark
-	$(PY) -m shared.bench
+bench: install ## every performance figure with its same-run baseline and goal (BENCH_ARGS=--quick for a smoke run)
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 docs: install ## regenerate docs/asyncapi.json and docs/schemas/*.schema.json from the contract models
 	$(PY) -m shared.contracts.asyncapi

@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -127,7 +128,8 @@ async def tick(nc, now: datetime) -> None:
     await nc.flush()
 
 
-async def bench(args: argparse.Namespace, nats_url: str, dsn: str, pid: int) -> None:
+async def bench(args: argparse.Namespace, nats_url: str, dsn: str, pid: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
     nc = await nats.connect(nats_url)
     db = await asyncpg.connect(dsn)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
@@ -149,13 +151,16 @@ async def bench(args: argparse.Namespace, nats_url: str, dsn: str, pid: int) -> 
         started = time.perf_counter()
         await tick(nc, T1)
         await asyncio.wait_for(done.wait(), 30)
+        figures["tick_to_overdue_ms"] = (fired[-1] - started) * 1000
         print(f"• {DUE:,} of them due at a tick -> all {DUE:,} overdue published: "
-              f"{verdict((fired[-1] - started) * 1000, 1000, 'ms')}")  # fmt: skip
+              f"{verdict(figures['tick_to_overdue_ms'], 1000, 'ms')}")  # fmt: skip
         began = time.perf_counter()
         count = await sweep(pool, load_catalog(CATALOG_PATH).calendar, T2)
+        figures["sweep_ms"] = (time.perf_counter() - began) * 1000
         print(f"• one sweep in-process, {count:,} due among {args.open_stages:,}: "
-              f"{verdict((time.perf_counter() - began) * 1000, 1000, 'ms')}")  # fmt: skip
+              f"{verdict(figures['sweep_ms'], 1000, 'ms')}")  # fmt: skip
         rss, peak = rss_mb(pid)
+        figures["rss_after_sweep_mb"], figures["peak_after_sweep_mb"] = rss, peak
         print(f"• deadline process memory after the sweeps: RSS {verdict(rss, 300, 'MB')}; peak {peak:,.0f} MB")
 
         began = time.perf_counter()
@@ -170,6 +175,7 @@ async def bench(args: argparse.Namespace, nats_url: str, dsn: str, pid: int) -> 
         ):
             runs = [await timed_request(nc, subjects.RPC_DEADLINE_REPORT, request) for _ in range(3)]
             assert all(answer["ok"] for _, answer in runs), runs[0][1]
+            figures[f"report_{label.replace(' ', '_')}_ms"] = statistics.median(ms for ms, _ in runs)
             print(f"• report, {label}: {verdict(statistics.median(ms for ms, _ in runs), 2000, 'ms')}")
 
         await copy_facts(db, args.fact_dossiers)
@@ -192,19 +198,22 @@ async def bench(args: argparse.Namespace, nats_url: str, dsn: str, pid: int) -> 
             raise RuntimeError(f"the deadline service never explained {story.code}")
         times = sorted([(await timed_request(nc, subjects.RPC_DEADLINE_EXPLAIN, request))[0] for _ in range(50)])
         median, p95 = statistics.median(times), times[int(len(times) * 0.95)]
+        figures["explain_median_ms"], figures["explain_p95_ms"] = median, p95
         print(
             f"• explain ({args.fact_dossiers * 10:,} facts stored): "
             f"median {verdict(median, 100, 'ms')}; p95 {p95:.1f} ms"
         )
         rss, peak = rss_mb(pid)
         print(f"• deadline process memory at the end: RSS {verdict(rss, 300, 'MB')}; peak {peak:,.0f} MB")
+        figures["rss_end_mb"], figures["peak_end_mb"] = rss, peak
+        return figures
     finally:
         await pool.close()
         await db.close()
         await nc.close()
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="lt-bench-"))
     nats_server = devenv.start_nats(work / "nats")
     pg = None if os.environ.get("DATABASE_URL") else devenv.start_postgres(work / "pg")
@@ -227,7 +236,7 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.1)
         await nc.close()
         print(f"deadline benchmark: service pid {service.pid}, database {name}, NATS {nats_server.url}")
-        await bench(args, nats_server.url, dsn, service.pid)
+        return await bench(args, nats_server.url, dsn, service.pid)
     finally:
         service.terminate()
         try:
@@ -240,14 +249,19 @@ async def run(args: argparse.Namespace) -> None:
         nats_server.stop()
         if pg is not None:
             pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--open-stages", type=int, default=1_000_000, help="open-stage timers (default 1,000,000)")
     parser.add_argument("--dossiers", type=int, default=1_000_000, help="summary dossiers for the report")
     parser.add_argument("--stages-per-dossier", type=int, default=4)
     parser.add_argument("--fact-dossiers", type=int, default=100_000, help="dossiers x 10 facts stored")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
     args = parser.parse_args()
     if args.open_stages < 2 * DUE:
         parser.error(f"--open-stages must be at least {2 * DUE}")

@@ -2,16 +2,21 @@
 
 For each batch: one transaction; claim every message in the inbox with one statement (a message
 already claimed is a duplicate delivery and is skipped); run the service's handler for each new
-message inside a savepoint, which writes state and outbox rows; commit; then ack. A handler that
-cannot decide yet returns `RetryLater`: its savepoint and inbox claim are undone and the message
-is nak'ed with a delay. A handler that raises an unexpected error has its message dead-lettered
-with the reason (never a crash loop); a database or connection failure naks the whole batch.
+message, which writes state and outbox rows; commit; then ack. The batch is first tried without a
+savepoint per message (the common case, two round trips fewer per message); if a handler asks for
+a retry or fails, that pass is rolled back and the batch applied again with each handler in its
+own savepoint. A handler that cannot decide yet returns `RetryLater`: its savepoint and inbox
+claim are undone and the message is nak'ed with a delay. A handler that raises an unexpected
+error has its message dead-lettered with the reason (never a crash loop); a database or
+connection failure naks the whole batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -71,6 +76,19 @@ def after_commit(callback: Callable[[], None]) -> None:
         callback()
     else:
         pending.append(callback)
+
+
+def after_commit_mark() -> int:
+    """Where the batch's after-commit steps stand; `drop_after_commit(mark)` forgets those asked
+    for since (a savepoint of the caller's rolled back, and with it what they would describe)."""
+    pending = _after_commit.get()
+    return len(pending) if pending is not None else 0
+
+
+def drop_after_commit(mark: int) -> None:
+    pending = _after_commit.get()
+    if pending is not None:
+        del pending[mark:]
 
 
 def message_key(subject: str, body: bytes, headers: dict[str, str] | None, fallback: str) -> str:
@@ -151,6 +169,10 @@ async def process_batch(
     return retries
 
 
+class _SlowPath(Exception):
+    """Raised inside the optimistic pass to roll it back and apply the batch one savepoint per message."""
+
+
 async def _apply_batch(
     pool: asyncpg.Pool,
     schema: str,
@@ -160,46 +182,101 @@ async def _apply_batch(
     finish: BatchFinish | None,
     retries: dict[int, RetryLater],
 ) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        claimed = await conn.fetch(
-            f"INSERT INTO {schema}.inbox (consumer, msg_key) SELECT $1, k FROM unnest($2::text[]) AS k "
-            "ON CONFLICT DO NOTHING RETURNING msg_key",
-            consumer,
-            [m.key for m in messages],
-        )
-        fresh = {r["msg_key"] for r in claimed}
-        seen: set[str] = set()
-        applied: list[Inbound] = []
-        for position, inbound in enumerate(messages):
-            if inbound.key not in fresh or inbound.key in seen:
-                continue
-            seen.add(inbound.key)
-            span = message_spans.start(consumer, inbound.subject, inbound.body, len(messages))
-            try:
-                async with conn.transaction():
-                    outcome = await handler(conn, inbound)
-            except TRANSIENT_ERRORS:
-                message_spans.end(span, "transient_failure")
-                raise
-            except Exception as exc:
-                message_spans.end(span, "dead_letter")
-                log.exception("consumer %s: handler failed on %s (key %s)", consumer, inbound.subject, inbound.key)
-                await dead_letter(conn, schema, consumer, inbound, f"internal error: {type(exc).__name__}: {exc}")
-                continue
-            if isinstance(outcome, RetryLater):
-                message_spans.end(span, "retry")
-                retries[position] = outcome
+    """Optimistic first: the whole batch in one transaction without a savepoint per message (two
+    round trips fewer per message). Should any handler ask for a retry or fail (its writes must
+    then be undone alone), that pass is rolled back whole and the batch applied again with a
+    savepoint per message, which gives every message its own outcome as before."""
+    committed = _after_commit.get()
+    kept = len(committed) if committed is not None else 0
+    async with pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                await _apply_in(conn, schema, consumer, messages, handler, finish, retries, savepoints=False)
+            return
+        except _SlowPath:
+            retries.clear()
+            if committed is not None:
+                del committed[kept:]  # what the rolled-back pass asked to do after commit
+        async with conn.transaction():
+            await _apply_in(conn, schema, consumer, messages, handler, finish, retries, savepoints=True)
+
+
+async def _apply_in(
+    conn: asyncpg.Connection,
+    schema: str,
+    consumer: str,
+    messages: Sequence[Inbound],
+    handler: Handler,
+    finish: BatchFinish | None,
+    retries: dict[int, RetryLater],
+    *,
+    savepoints: bool,
+) -> None:
+    claimed = await conn.fetch(
+        f"INSERT INTO {schema}.inbox (consumer, msg_key) SELECT $1, k FROM unnest($2::text[]) AS k "
+        "ON CONFLICT DO NOTHING RETURNING msg_key",
+        consumer,
+        [m.key for m in messages],
+    )
+    fresh = {r["msg_key"] for r in claimed}
+    seen: set[str] = set()
+    applied: list[Inbound] = []
+    spans = []
+    for position, inbound in enumerate(messages):
+        if inbound.key not in fresh or inbound.key in seen:
+            continue
+        seen.add(inbound.key)
+        span = message_spans.start(consumer, inbound.subject, inbound.body, len(messages))
+        try:
+            if savepoints:
+                outcome = await _in_savepoint(conn, handler, inbound)
             else:
-                message_spans.end(span, "applied")
-                applied.append(inbound)
-        if finish is not None and applied:
-            await finish(conn, applied)
-        if retries:
-            await conn.execute(
-                f"DELETE FROM {schema}.inbox WHERE consumer = $1 AND msg_key = ANY($2::text[])",
-                consumer,
-                [messages[p].key for p in retries],
-            )
+                outcome = await handler(conn, inbound)
+        except TRANSIENT_ERRORS:
+            message_spans.end(span, "transient_failure")
+            raise
+        except Exception as exc:
+            if not savepoints:
+                raise _SlowPath from exc  # the spans of this pass are dropped, never ended
+            message_spans.end(span, "dead_letter")
+            log.exception("consumer %s: handler failed on %s (key %s)", consumer, inbound.subject, inbound.key)
+            await dead_letter(conn, schema, consumer, inbound, f"internal error: {type(exc).__name__}: {exc}")
+            continue
+        if isinstance(outcome, RetryLater):
+            if not savepoints:
+                raise _SlowPath
+            message_spans.end(span, "retry")
+            retries[position] = outcome
+        else:
+            spans.append((span, time.time_ns() if span is not None else None))
+            applied.append(inbound)
+    for span, ended in spans:  # only now: a pass rolled back must not export the spans of its messages
+        message_spans.end(span, "applied", ended)
+    if finish is not None and applied:
+        await finish(conn, applied)
+    if retries:
+        await conn.execute(
+            f"DELETE FROM {schema}.inbox WHERE consumer = $1 AND msg_key = ANY($2::text[])",
+            consumer,
+            [messages[p].key for p in retries],
+        )
+
+
+async def _in_savepoint(conn: asyncpg.Connection, handler: Handler, inbound: Inbound) -> RetryLater | None:
+    """The handler in its own savepoint, rolled back when it raises or asks for a retry."""
+    savepoint = conn.transaction()
+    await savepoint.start()
+    try:
+        outcome = await handler(conn, inbound)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a dropped connection: the batch's own failure is the news
+            await savepoint.rollback()
+        raise
+    if isinstance(outcome, RetryLater):
+        await savepoint.rollback()
+    else:
+        await savepoint.commit()
+    return outcome
 
 
 async def consume_nats_batch(

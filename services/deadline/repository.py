@@ -55,25 +55,33 @@ def _hours(seconds: int | None) -> float | None:
     return hours(seconds) if seconds is not None else None
 
 
-async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
-    """Replace the dossier's summary rows with the timeline's."""
+UPSERT_DOSSIER = (
+    "INSERT INTO deadline.dossiers (code, procedure, receiving_agency, agencies, received_at, received_date, "
+    "appointment_at, result_ready_at, result_ready_date, returned_at, status, late, late_hours, holder_agency, "
+    "open_stage, returned_via, journey_from, end_to_end_hours, elapsed_days, to_result_hours, after_result_hours, "
+    "postal_hours, clock_stopped_at, updated_at) "
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now()) "
+    "ON CONFLICT (code) DO UPDATE SET procedure = EXCLUDED.procedure, "
+    "receiving_agency = EXCLUDED.receiving_agency, "
+    "agencies = EXCLUDED.agencies, received_at = EXCLUDED.received_at, received_date = EXCLUDED.received_date, "
+    "appointment_at = EXCLUDED.appointment_at, result_ready_at = EXCLUDED.result_ready_at, "
+    "result_ready_date = EXCLUDED.result_ready_date, returned_at = EXCLUDED.returned_at, status = EXCLUDED.status, "
+    "late = EXCLUDED.late, late_hours = EXCLUDED.late_hours, holder_agency = EXCLUDED.holder_agency, "
+    "open_stage = EXCLUDED.open_stage, returned_via = EXCLUDED.returned_via, journey_from = EXCLUDED.journey_from, "
+    "end_to_end_hours = EXCLUDED.end_to_end_hours, elapsed_days = EXCLUDED.elapsed_days, "
+    "to_result_hours = EXCLUDED.to_result_hours, after_result_hours = EXCLUDED.after_result_hours, "
+    "postal_hours = EXCLUDED.postal_hours, clock_stopped_at = EXCLUDED.clock_stopped_at, updated_at = now()"
+)
+INSERT_STAGE = (
+    "INSERT INTO deadline.stages (dossier_code, stage_index, agency, level, role, procedure, start_at, "
+    "received_at, end_at, due_at, budget_hours, used_hours, overrun_hours, late, handoff_wait_hours, scope_date) "
+    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+)
+
+
+def _dossier_row(t: Timeline) -> tuple:
     j = t.journey
-    await conn.execute(
-        "INSERT INTO deadline.dossiers (code, procedure, receiving_agency, agencies, received_at, received_date, "
-        "appointment_at, result_ready_at, result_ready_date, returned_at, status, late, late_hours, holder_agency, "
-        "open_stage, returned_via, journey_from, end_to_end_hours, elapsed_days, to_result_hours, after_result_hours, "
-        "postal_hours, clock_stopped_at, updated_at) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23, now()) "
-        "ON CONFLICT (code) DO UPDATE SET procedure = EXCLUDED.procedure, "
-        "receiving_agency = EXCLUDED.receiving_agency, "
-        "agencies = EXCLUDED.agencies, received_at = EXCLUDED.received_at, received_date = EXCLUDED.received_date, "
-        "appointment_at = EXCLUDED.appointment_at, result_ready_at = EXCLUDED.result_ready_at, "
-        "result_ready_date = EXCLUDED.result_ready_date, returned_at = EXCLUDED.returned_at, status = EXCLUDED.status, "
-        "late = EXCLUDED.late, late_hours = EXCLUDED.late_hours, holder_agency = EXCLUDED.holder_agency, "
-        "open_stage = EXCLUDED.open_stage, returned_via = EXCLUDED.returned_via, journey_from = EXCLUDED.journey_from, "
-        "end_to_end_hours = EXCLUDED.end_to_end_hours, elapsed_days = EXCLUDED.elapsed_days, "
-        "to_result_hours = EXCLUDED.to_result_hours, after_result_hours = EXCLUDED.after_result_hours, "
-        "postal_hours = EXCLUDED.postal_hours, clock_stopped_at = EXCLUDED.clock_stopped_at, updated_at = now()",
+    return (
         t.code,
         t.procedure,
         t.receiving_agency,
@@ -98,34 +106,45 @@ async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
         hours(j.postal_seconds) if j else 0,
         min((p.start for p in t.pauses if p.end is None), default=None),
     )
-    await conn.execute("DELETE FROM deadline.stages WHERE dossier_code = $1", t.code)
+
+
+def _stage_rows(t: Timeline) -> list[tuple]:
     scope_date = _local_date(t.result_ready_at or t.received_at)
-    await conn.executemany(
-        "INSERT INTO deadline.stages (dossier_code, stage_index, agency, level, role, procedure, start_at, "
-        "received_at, end_at, due_at, budget_hours, used_hours, overrun_hours, late, handoff_wait_hours, scope_date) "
-        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
-        [
-            (
-                t.code,
-                s.index,
-                s.agency,
-                s.level,
-                s.role,
-                t.procedure,
-                s.start,
-                s.received_at,
-                s.end,
-                s.due,
-                hours(s.budget_seconds),
-                _hours(s.used_seconds),
-                hours(s.overrun_seconds),
-                s.late,
-                _hours(s.handoff_wait_seconds),
-                scope_date,
-            )
-            for s in t.stages
-        ],
-    )
+    return [
+        (
+            t.code,
+            s.index,
+            s.agency,
+            s.level,
+            s.role,
+            t.procedure,
+            s.start,
+            s.received_at,
+            s.end,
+            s.due,
+            hours(s.budget_seconds),
+            _hours(s.used_seconds),
+            hours(s.overrun_seconds),
+            s.late,
+            _hours(s.handoff_wait_seconds),
+            scope_date,
+        )
+        for s in t.stages
+    ]
+
+
+async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
+    """Replace the dossier's summary rows with the timeline's."""
+    await save_timelines(conn, [t])
+
+
+async def save_timelines(conn: asyncpg.Connection, timelines: Sequence[Timeline]) -> None:
+    """Replace the summary rows of several dossiers: three round trips however many there are."""
+    await conn.executemany(UPSERT_DOSSIER, [_dossier_row(t) for t in timelines])
+    await conn.execute("DELETE FROM deadline.stages WHERE dossier_code = ANY($1::text[])", [t.code for t in timelines])
+    stages = [row for t in timelines for row in _stage_rows(t)]
+    if stages:
+        await conn.executemany(INSERT_STAGE, stages)
 
 
 async def replace_timers(conn: asyncpg.Connection, code: str, timers: Sequence[Timer]) -> None:
@@ -146,6 +165,49 @@ async def replace_timers(conn: asyncpg.Connection, code: str, timers: Sequence[T
         [t.fire_at for t in timers],
         [t.until for t in timers],
         [t.promise for t in timers],
+    )
+
+
+async def replace_timers_of(conn: asyncpg.Connection, plans: Sequence[tuple[str, Sequence[Timer]]]) -> None:
+    """`replace_timers` for several dossiers at once: two round trips."""
+    await conn.execute(
+        "DELETE FROM deadline.timers WHERE dossier_code = ANY($1::text[]) AND fired_at IS NULL", [c for c, _ in plans]
+    )
+    rows = [
+        (code, t.kind, t.identity, t.stage_index, t.agency, t.due_at, t.fire_at, t.until, t.promise)
+        for code, timers in plans
+        for t in timers
+    ]
+    if rows:
+        await conn.executemany(
+            "INSERT INTO deadline.timers (dossier_code, kind, identity, stage_index, agency, due_at, fire_at, "
+            "until_at, promise) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (dossier_code, identity) DO NOTHING",
+            rows,
+        )
+
+
+async def load_facts_of(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, list[Fact]]:
+    """`load_facts` for several dossiers in one query."""
+    rows = await conn.fetch(
+        "SELECT event_id, dossier_code, topic, type, occurred_at, data FROM deadline.facts "
+        "WHERE dossier_code = ANY($1::text[])",
+        list(codes),
+    )
+    found: dict[str, list[Fact]] = {code: [] for code in codes}
+    for r in rows:
+        found[r["dossier_code"]].append(
+            fact_from_row(
+                r["event_id"], r["dossier_code"], r["topic"], r["type"], r["occurred_at"], json.loads(r["data"])
+            )
+        )
+    return found
+
+
+async def lock_dossiers(conn: asyncpg.Connection, codes: Sequence[str]) -> None:
+    """`lock_dossier` for several dossiers, in the order given (callers sort them: no deadlock)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n",
+        [f"deadline:{code}" for code in codes],
     )
 
 

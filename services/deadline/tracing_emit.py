@@ -49,6 +49,19 @@ async def claim(conn: asyncpg.Connection, code: str, keys: Sequence[str]) -> set
     return {r["span_key"] for r in rows}
 
 
+async def claim_many(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """`claim` for the (dossier code, span key) pairs of several dossiers, in one statement."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO deadline.emitted_spans (dossier_code, span_key) "
+        "SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING RETURNING dossier_code, span_key",
+        [code for code, _ in keys],
+        [key for _, key in keys],
+    )
+    return {(r["dossier_code"], r["span_key"]) for r in rows}
+
+
 def ended_by_due_time(timeline: Timeline, flagged: DeadlineOverdue) -> bool:
     """Whether the flagged stage (or the dossier's result) ended at or before the flag's due time."""
     if flagged.scope == "dossier":
@@ -86,6 +99,16 @@ class DeadlineTracing:
         """Emit (after commit) the dossier's spans that closed since the last time."""
         if self.enabled:
             await self._emit_new(conn, timeline.code, dossier_spans(timeline))
+
+    async def closed_many(self, conn: asyncpg.Connection, timelines: Sequence[Timeline]) -> None:
+        """`closed` for several dossiers: one claim statement for all their spans."""
+        if not self.enabled:
+            return
+        specs = [(t.code, spec) for t in timelines for spec in self._valid(dossier_spans(t))]
+        fresh = await claim_many(conn, list(dict.fromkeys((code, spec.key) for code, spec in specs)))
+        new = [spec for code, spec in specs if (code, spec.key) in fresh]
+        if new:
+            after_commit(lambda: self._send(new))
 
     async def overdue(self, conn: asyncpg.Connection, inbound: Inbound) -> None:
         """Emit (after commit) the marker of a `deadline.overdue` fact."""

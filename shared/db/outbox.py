@@ -25,15 +25,17 @@ __all__ = ["OutMessage", "OutboxRelay", "enqueue"]
 async def enqueue(conn: asyncpg.Connection, schema: str, messages: Sequence[OutMessage]) -> None:
     if not messages:
         return
+    # One round trip: a data-modifying WITH always runs to completion, and the relay's wake-up
+    # (NOTIFY, delivered at commit, once per transaction however often it is sent) rides along.
     await conn.execute(
-        f"INSERT INTO {schema}.outbox (msg_id, subject, payload, dossier_code) "
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])",
+        f"WITH rows AS (INSERT INTO {schema}.outbox (msg_id, subject, payload, dossier_code) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) RETURNING 1) "
+        f"SELECT pg_notify('{schema}_outbox', '')",
         [m.msg_id for m in messages],
         [m.subject for m in messages],
         [m.payload for m in messages],
         [m.dossier_code for m in messages],
     )
-    await conn.execute(f"NOTIFY {schema}_outbox")
 
 
 class OutboxRelay:

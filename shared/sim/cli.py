@@ -183,9 +183,19 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-precision", type=_share, default=1.0, help="exit 1 below this precision (default 1.0)")
     p.add_argument("--min-recall", type=_share, default=1.0, help="exit 1 below this recall (default 1.0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--load",
+        type=_positive,
+        metavar="N",
+        help="load mode (shared/sim/load.py): push N whole dossiers of procedure 9.000001 through the services "
+        "(running on tests/catalogs/basic.yaml) as fast as they take them, print events/s and latency; no check",
+    )
+    p.add_argument("--rate", type=float, help="with --load: inbound events per second (default: flat out)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.load:
+        return run_load_mode(args.load, args.rate)
     catalog = load_catalog(os.environ.get("LIENTHONG_CATALOG") or default_catalog_path())
     try:
         config = config_for(
@@ -214,6 +224,29 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0 if ok else 1
+
+
+def run_load_mode(dossiers: int, rate: float | None) -> int:
+    from shared.sim.load import EVENTS_PER_DOSSIER, percentile, run_load
+
+    async def go():
+        nc = await nats.connect(os.environ.get("NATS_URL") or _make_up_nats_url() or DEFAULT_NATS_URL)
+        try:
+            return await run_load(nc, dossiers, rate=rate / EVENTS_PER_DOSSIER if rate else None)
+        finally:
+            await nc.close()
+
+    try:
+        result = asyncio.run(go())
+    except (OSError, nats.errors.Error, TimeoutError, RuntimeError) as exc:
+        raise CliError(f"load: {type(exc).__name__}: {exc}") from None
+    lat = result.latencies_ms
+    print(
+        f"load: {result.dossiers:,} dossiers, {result.events:,} inbound events ({result.mean_payload} B mean) in "
+        f"{result.seconds:.2f} s = {result.rate:,.0f} events/s; event -> fact latency p50 "
+        f"{percentile(lat, 0.5):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms"
+    )
+    return 0
 
 
 def _make_up_nats_url(state: Path = Path(".run")) -> str | None:

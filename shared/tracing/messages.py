@@ -71,11 +71,12 @@ def start(consumer: str, subject: str, body: bytes, batch_size: int):
     return tracer.start_span(name, context=_EMPTY, kind=SpanKind.CONSUMER, attributes=attributes, links=links)
 
 
-def end(span, outcome: str) -> None:
-    """End a message span with its outcome (applied, retry, dead_letter, transient_failure)."""
+def end(span, outcome: str, end_time: int | None = None) -> None:
+    """End a message span with its outcome (applied, retry, dead_letter, transient_failure);
+    `end_time` (ns since the epoch) when it ended earlier than now."""
     if span is None:
         return
     span.set_attribute("lienthong.message.outcome", outcome)
     if outcome in ("dead_letter", "transient_failure"):
         span.set_status(Status(StatusCode.ERROR))
-    span.end()
+    span.end(end_time)
