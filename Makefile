@@ -15,7 +15,7 @@ RUN      := .run
 SERVICES := intake routing deadline postal
 PYTEST   := $(PY) -m pytest
 
-.PHONY: help install up down status test test-unit test-integration test-e2e lint demo bench docs \
+.PHONY: help install up down status test test-unit test-integration test-e2e test-faults lint demo bench docs \
         compose-up compose-down
 
 # prints, for each service, whether the pid in .run/<svc>.pid is alive
@@ -81,6 +81,10 @@ test-integration: install ## integration tests (real NATS + PostgreSQL)
 
 test-e2e: install ## end-to-end tests (the four services as processes)
 	$(PYTEST) tests/e2e
+
+FAULT_DOSSIERS ?= 2000
+test-faults: install ## crash/restart tests at full size: $(FAULT_DOSSIERS) dossiers (`make test` plays 50)
+	LIENTHONG_FAULT_DOSSIERS=$(FAULT_DOSSIERS) $(PYTEST) tests/faults
 
 lint: install ## ruff + import-linter contracts
 	$(VENV)/bin/ruff check .

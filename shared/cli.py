@@ -26,7 +26,7 @@ from typing import Any
 
 from shared.calendar import VN_TZ
 from shared.contracts import subjects
-from shared.settings import DEFAULT_NATS_URL
+from shared.settings import DEFAULT_NATS_URL, nats_servers
 
 # modules exposing `COMMANDS: list[Command]`
 EXTENSIONS: tuple[str, ...] = (
@@ -66,7 +66,7 @@ async def _ask(url: str, subject: str, request: dict[str, Any], timeout: float) 
 
     try:
         nc = await nats.connect(
-            url, connect_timeout=5, max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=_quiet
+            nats_servers(url), connect_timeout=5, max_reconnect_attempts=1, reconnect_time_wait=0.2, error_cb=_quiet
         )
     except (OSError, NatsError, TimeoutError) as exc:
         raise CliError(f"cannot reach NATS at {url} ({type(exc).__name__}); set NATS_URL") from None

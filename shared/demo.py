@@ -26,6 +26,7 @@ import nats
 from shared import devenv
 from shared.catalog import default_catalog_path, load_catalog
 from shared.contracts.streams import STREAMS
+from shared.settings import nats_servers
 from shared.sim import cli as sim_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def wait_started(processes: dict[str, subprocess.Popen], log_dir: Path, timeout:
 
 
 async def reset_streams(nats_url: str) -> None:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_servers(nats_url))
     for config in STREAMS:
         try:
             await nc.jetstream().delete_stream(config.name)

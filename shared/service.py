@@ -38,7 +38,7 @@ from shared.reconcile import (
     reconcile_subject,
     streams_created_after_last_publish,
 )
-from shared.settings import Settings, nats_inbox_prefix
+from shared.settings import Settings, nats_inbox_prefix, nats_servers
 from shared.tracing.setup import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class ServiceRuntime:
         self.tracer_provider = setup_tracing(name)
         self.inbox_prefix = nats_inbox_prefix(self.settings.nats_url)
         self.broker = NatsBroker(
-            self.settings.nats_url,
+            nats_servers(self.settings.nats_url),
             logger=None,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -147,7 +147,10 @@ class ServiceRuntime:
         if applied:
             log.info("%s: applied migrations %s", self.name, ", ".join(applied))
         self.nc = await nats.connect(
-            self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=1, inbox_prefix=self.inbox_prefix
+            nats_servers(self.settings.nats_url),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            inbox_prefix=self.inbox_prefix,
         )
         self.js = self.nc.jetstream()
         await ensure_streams(self.js)

@@ -30,6 +30,13 @@ class Settings:
         )
 
 
+def nats_servers(nats_url: str) -> list[str]:
+    """NATS_URL may name several servers of a cluster, comma-separated ("nats://a:4222,nats://b:4222");
+    nats-py and FastStream take them as a list (a single string would be parsed as one URL)."""
+    servers = [part.strip() for part in nats_url.split(",") if part.strip()]
+    return servers or [nats_url]
+
+
 def nats_inbox_prefix(nats_url: str) -> str:
     """`_INBOX_{user}` when NATS_URL names a user, else NATS's default `_INBOX`: a service may then
     subscribe to its own replies only (shared/natsauth.py), and no other reads them."""

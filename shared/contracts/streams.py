@@ -6,7 +6,9 @@ stream's configuration with whatever the last service to start believed (TECH-NO
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from dataclasses import replace
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -26,6 +28,17 @@ DUPLICATE_WINDOW_SECONDS = 15 * 60
 OUT_STREAM = "LT_OUT"
 POSTAL_READER = "postal"
 
+
+def stream_replicas() -> int:
+    """LIENTHONG_STREAM_REPLICAS: copies of each stream in a NATS cluster (3 for R3; default 1, a single
+    server). Read when the streams are ensured, so that the same code serves both."""
+    value = os.environ.get("LIENTHONG_STREAM_REPLICAS", "1").strip() or "1"
+    replicas = int(value)
+    if replicas not in (1, 3, 5):
+        raise ValueError(f"LIENTHONG_STREAM_REPLICAS must be 1, 3 or 5, got {value!r}")
+    return replicas
+
+
 STREAMS: tuple[StreamConfig, ...] = tuple(
     StreamConfig(
         name=name,
@@ -41,15 +54,22 @@ STREAMS: tuple[StreamConfig, ...] = tuple(
 
 
 async def ensure_streams(js: JetStreamContext) -> None:
-    """Create the contract's streams, or bring an existing one back to our configuration."""
-    for config in STREAMS:
+    """Create the contract's streams (with LIENTHONG_STREAM_REPLICAS copies), or bring an existing one
+    back to our configuration."""
+    replicas = stream_replicas()
+    for base in STREAMS:
+        config = replace(base, num_replicas=replicas)
         try:
             info = await js.stream_info(config.name)
         except NotFoundError:
             await js.add_stream(config)
             continue
         current = info.config
-        if current.subjects != config.subjects or current.duplicate_window != config.duplicate_window:
+        if (
+            current.subjects != config.subjects
+            or current.duplicate_window != config.duplicate_window
+            or (current.num_replicas or 1) != replicas
+        ):
             await js.update_stream(config)
 
 

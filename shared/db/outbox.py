@@ -106,7 +106,9 @@ class OutboxRelay:
         return len(rows)
 
     async def _listen(self) -> None:
-        if self._listener is None or self._listener.is_closed():
+        if self._listener is not None and not _usable(self._listener):
+            self._listener = None  # its connection died (a database restart): the pool took it back
+        if self._listener is None:
             self._listener = await self._pool.acquire()
             await self._listener.add_listener(f"{self._schema}_outbox", self._on_notify)
 
@@ -121,3 +123,12 @@ class OutboxRelay:
                 await self._pool.release(conn)
             except Exception:
                 pass
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    """False once the connection is closed, or released by the pool after its connection was lost
+    (asyncpg then refuses every call on it, `is_closed()` included)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False

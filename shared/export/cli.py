@@ -19,7 +19,7 @@ from shared.contracts import subjects
 from shared.export.eventlog import case_attributes, case_events
 from shared.export.ocel import OcelWriter
 from shared.export.xes import XesWriter
-from shared.settings import DEFAULT_NATS_URL
+from shared.settings import DEFAULT_NATS_URL, nats_servers
 
 PAGE = 500
 
@@ -33,7 +33,7 @@ async def cases(
     from nats.errors import NoRespondersError
 
     try:
-        nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1, error_cb=_quiet)
+        nc = await nats.connect(nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=1, error_cb=_quiet)
     except (OSError, NatsError, TimeoutError) as exc:
         raise CliError(f"cannot reach NATS at {nats_url} ({type(exc).__name__}); set NATS_URL") from None
     try:

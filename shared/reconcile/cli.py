@@ -21,7 +21,7 @@ from typing import Any
 from shared.calendar import VN_TZ
 from shared.cli import CliError, Command, table
 from shared.reconcile import reconcile_subject
-from shared.settings import DEFAULT_NATS_URL
+from shared.settings import DEFAULT_NATS_URL, nats_servers
 
 ORDER = ("intake", "routing", "postal", "deadline")
 
@@ -50,7 +50,7 @@ async def ask_services(
     from nats.errors import NoRespondersError
 
     try:
-        nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1, error_cb=_quiet)
+        nc = await nats.connect(nats_servers(nats_url), connect_timeout=5, max_reconnect_attempts=1, error_cb=_quiet)
     except (OSError, NatsError, TimeoutError) as exc:
         raise CliError(f"cannot reach NATS at {nats_url} ({type(exc).__name__}); set NATS_URL") from None
     replies = []

@@ -32,7 +32,7 @@ from shared.calendar import VN_TZ, WorkCalendar
 from shared.catalog import Catalog, default_catalog_path, load_catalog
 from shared.cli import CliError, Command, format_report
 from shared.contracts import subjects
-from shared.settings import DEFAULT_NATS_URL
+from shared.settings import DEFAULT_NATS_URL, nats_servers
 from shared.sim.driver import SimResult, simulate
 from shared.sim.scenario import SIMULATION_START, SimConfig, simulated_procedures
 from shared.sim.verify import Agreement, blamed_stages, compare, ground_truth, truth_document
@@ -116,7 +116,7 @@ async def simulate_and_check(
     if truth_out is not None:
         write_truth(truth_out, truth_document(result, config, run_tag))
         say(f"• Sự thật (ground truth): {truth_out}")
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_servers(nats_url))
     try:
         codes = [s.code for s in result.scripts if s.code]
         agreement = compare(ground_truth(result.scripts), await blamed_stages(nc, codes))

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from shared.catalog import Catalog
 from shared.contracts import subjects
+from shared.settings import nats_servers
 from shared.sim.scenario import Action, DossierScript, SimConfig, World, build_scenario
 
 STEP = timedelta(hours=1)
@@ -261,7 +262,7 @@ def _chunks(items: list, size: int):
 async def simulate(
     nats_url: str, catalog: Catalog, config: SimConfig, progress: bool = True, run_tag: str | None = None
 ) -> SimResult:
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_servers(nats_url))
     try:
         return await Simulation(nc, catalog, config, progress, run_tag).run()
     finally:

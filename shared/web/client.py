@@ -16,6 +16,8 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 
+from shared.settings import nats_servers
+
 RETRY_AFTER_SECONDS = 2.0
 
 
@@ -47,7 +49,7 @@ class DeadlineClient:
                 raise ServiceUnavailable(self._failure[1])  # one page's parallel requests fail together
             try:
                 self._nc = await nats.connect(
-                    self.nats_url,
+                    nats_servers(self.nats_url),
                     connect_timeout=3,
                     max_reconnect_attempts=1,  # also bounds the first connect; a closed one is reopened above
                     reconnect_time_wait=0.5,

@@ -10,7 +10,7 @@ import pytest
 
 from shared.contracts.envelope import OutMessage
 from shared.contracts.streams import ensure_streams
-from shared.db.outbox import OutboxRelay, enqueue
+from shared.db.outbox import OutboxRelay, _usable, enqueue
 from shared.db.pool import create_pool
 from tests.support import connect
 
@@ -61,4 +61,18 @@ async def test_a_publish_repeated_after_a_crash_is_stored_once(fresh_streams, da
         assert (await rows(pool))[0]["published_at"] is not None
     finally:
         await nc.close()
+        await pool.close()
+
+
+async def test_a_listen_connection_the_pool_took_back_is_not_used_again(database_url) -> None:
+    """After a database crash asyncpg's pool takes back the relay's LISTEN connection, and every
+    call on it raises, `is_closed()` included: the relay used to fail a whole round on it (seen in
+    the fault tests, tests/faults/) before acquiring a new one."""
+    pool = await create_pool(database_url)
+    try:
+        conn = await pool.acquire()
+        assert _usable(conn)
+        await pool.release(conn)
+        assert not _usable(conn)
+    finally:
         await pool.close()

@@ -1,0 +1,28 @@
+"""A NATS cluster: NATS_URL may name several servers; LIENTHONG_STREAM_REPLICAS sets R3."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.contracts.streams import stream_replicas
+from shared.settings import nats_inbox_prefix, nats_servers
+
+
+def test_nats_url_names_one_or_several_servers():
+    assert nats_servers("nats://127.0.0.1:4222") == ["nats://127.0.0.1:4222"]
+    assert nats_servers("nats://a:4222, nats://b:4222,nats://c:4222") == [
+        "nats://a:4222",
+        "nats://b:4222",
+        "nats://c:4222",
+    ]
+    assert nats_inbox_prefix("nats://svc_intake:pw@a:4222,nats://svc_intake:pw@b:4222") == "_INBOX_svc_intake"
+
+
+def test_stream_replicas(monkeypatch):
+    monkeypatch.delenv("LIENTHONG_STREAM_REPLICAS", raising=False)
+    assert stream_replicas() == 1
+    monkeypatch.setenv("LIENTHONG_STREAM_REPLICAS", "3")
+    assert stream_replicas() == 3
+    monkeypatch.setenv("LIENTHONG_STREAM_REPLICAS", "2")
+    with pytest.raises(ValueError, match="1, 3 or 5"):
+        stream_replicas()
