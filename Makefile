@@ -83,7 +83,7 @@ test-e2e: install ## end-to-end tests (the four services as processes)
 	$(PYTEST) tests/e2e
 
 FAULT_DOSSIERS ?= 2000
-test-faults: install ## crash/restart tests at full size: $(FAULT_DOSSIERS) dossiers (`make test` plays 50)
+test-faults: install ## crash/restart tests at full size: 2000 dossiers by default, FAULT_DOSSIERS=N (`make test` plays 50)
 	LIENTHONG_FAULT_DOSSIERS=$(FAULT_DOSSIERS) $(PYTEST) tests/faults
 
 lint: install ## ruff + import-linter contracts
