@@ -37,20 +37,10 @@ from shared import devenv
 from shared.contracts import subjects
 from shared.contracts.streams import ensure_streams
 from shared.db.migrate import migrate
+from shared.sim.load import COMMUNE, PROCEDURE, ROUTE  # the same three-level route as the pipeline's load
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG_PATH = ROOT / "tests" / "catalogs" / "basic.yaml"
-PROCEDURE = "9.000001"
-COMMUNE, LABOUR, PROVINCE_DEPT = "T01.00.01.X99", "T01.31.00.X99", "T00.05.00.X99"
-ROUTE = (  # (agency, action, business time in March 2026, data): the whole route of one dossier
-    (COMMUNE, "stage_completed", "02T15:00:00", {"outcome": "forward"}),
-    (LABOUR, "handoff_received", "03T08:00:00", {"stage_index": 1}),
-    (LABOUR, "stage_completed", "05T10:00:00", {"outcome": "forward"}),
-    (PROVINCE_DEPT, "handoff_received", "06T09:00:00", {"stage_index": 2}),
-    (PROVINCE_DEPT, "stage_completed", "10T10:00:00", {"outcome": "result_ready"}),
-    (COMMUNE, "handoff_received", "10T14:00:00", {"stage_index": 3}),
-    (COMMUNE, "result_returned", "11T09:00:00", {}),
-)
 MESSAGES_PER_ROUTE = 15  # facts and assignments the seven events produce
 
 

@@ -186,8 +186,7 @@ async def _apply_batch(
     round trips fewer per message). Should any handler ask for a retry or fail (its writes must
     then be undone alone), that pass is rolled back whole and the batch applied again with a
     savepoint per message, which gives every message its own outcome as before."""
-    committed = _after_commit.get()
-    kept = len(committed) if committed is not None else 0
+    mark = after_commit_mark()
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
@@ -195,8 +194,7 @@ async def _apply_batch(
             return
         except _SlowPath:
             retries.clear()
-            if committed is not None:
-                del committed[kept:]  # what the rolled-back pass asked to do after commit
+            drop_after_commit(mark)  # what the rolled-back pass asked to do after commit
         async with conn.transaction():
             await _apply_in(conn, schema, consumer, messages, handler, finish, retries, savepoints=True)
 

@@ -69,31 +69,33 @@ class DeadlineHandlers:
         again in its own savepoint, so that one dossier's failure neither loses the batch nor
         blocks it."""
         codes = sorted({f.dossier_code for i in applied if isinstance(f := parse_fact(i.subject, i.body), Fact)})
-        if codes:
-            mark = after_commit_mark()
-            try:
-                async with conn.transaction():
-                    await self.rebuild_many(conn, codes)
+        if not codes:
+            return
+        mark = after_commit_mark()
+        try:
+            async with conn.transaction():
+                await self.rebuild_many(conn, codes)
+            return
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            drop_after_commit(mark)
+            if len(codes) == 1:
+                log.exception("deadline: could not rebuild the timeline of %s; its facts are kept", codes[0])
                 return
-            except TRANSIENT_ERRORS:
-                raise
-            except Exception:
-                drop_after_commit(mark)
-                log.warning("deadline: rebuilding %d timelines together failed; one by one now", len(codes))
-                if len(codes) == 1:
-                    log.exception("deadline: could not rebuild the timeline of %s; its facts are kept", codes[0])
-                    return
+            log.warning("deadline: rebuilding %d timelines together failed; one by one now", len(codes))
         for code in codes:
             try:
                 async with conn.transaction():
-                    await self.rebuild(conn, code)
+                    await self.rebuild_many(conn, [code])
             except TRANSIENT_ERRORS:
                 raise
             except Exception:
                 log.exception("deadline: could not rebuild the timeline of %s; its facts are kept", code)
 
     async def rebuild_many(self, conn: asyncpg.Connection, codes: Sequence[str]) -> None:
-        """`rebuild` for several dossiers (sorted codes), with a few statements for them all."""
+        """Rebuild the timelines, summaries, timers and spans of the dossiers (sorted codes), with a few
+        statements for them all; a dossier whose facts are ahead of its receipt waits for it."""
         await repository.lock_dossiers(conn, codes)
         facts = await repository.load_facts_of(conn, codes)
         timelines = [t for code in codes if (t := build_timeline(facts[code], self.calendar)) is not None]
@@ -104,17 +106,6 @@ class DeadlineHandlers:
         await repository.replace_timers_of(conn, plans)
         if self.tracing is not None:  # last: the spans it claims are emitted once this commits
             await self.tracing.closed_many(conn, timelines)
-
-    async def rebuild(self, conn: asyncpg.Connection, code: str) -> None:
-        await repository.lock_dossier(conn, code)
-        timeline = build_timeline(await repository.load_facts(conn, code), self.calendar)
-        if timeline is None:  # facts ahead of the receipt: wait for it
-            return
-        await repository.save_timeline(conn, timeline)
-        timers = plan_timers(timeline, self.calendar, self.warn_threshold_seconds)
-        await repository.replace_timers(conn, code, timers)
-        if self.tracing is not None:  # last: the spans it claims are emitted once this commits
-            await self.tracing.closed(conn, timeline)
 
     async def rpc_explain(self, conn: asyncpg.Connection, body: bytes) -> dict:
         """`lt.rpc.deadline.explain` {"dossier_code"}: the dossier's timeline, verdicts and blame."""

@@ -42,11 +42,6 @@ async def load_facts(conn: asyncpg.Connection, code: str) -> list[Fact]:
     ]
 
 
-async def lock_dossier(conn: asyncpg.Connection, code: str) -> None:
-    """Serialise rebuilds of one dossier across batches and service instances."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"deadline:{code}")
-
-
 def _local_date(t: datetime | None) -> date | None:
     return t.astimezone(VN_TZ).date() if t is not None else None
 
@@ -133,11 +128,6 @@ def _stage_rows(t: Timeline) -> list[tuple]:
     ]
 
 
-async def save_timeline(conn: asyncpg.Connection, t: Timeline) -> None:
-    """Replace the dossier's summary rows with the timeline's."""
-    await save_timelines(conn, [t])
-
-
 async def save_timelines(conn: asyncpg.Connection, timelines: Sequence[Timeline]) -> None:
     """Replace the summary rows of several dossiers: three round trips however many there are."""
     await conn.executemany(UPSERT_DOSSIER, [_dossier_row(t) for t in timelines])
@@ -147,29 +137,9 @@ async def save_timelines(conn: asyncpg.Connection, timelines: Sequence[Timeline]
         await conn.executemany(INSERT_STAGE, stages)
 
 
-async def replace_timers(conn: asyncpg.Connection, code: str, timers: Sequence[Timer]) -> None:
-    """Unfired timers give way to the recomputed ones; a fired timer keeps its identity forever."""
-    await conn.execute("DELETE FROM deadline.timers WHERE dossier_code = $1 AND fired_at IS NULL", code)
-    if not timers:
-        return
-    await conn.execute(
-        "INSERT INTO deadline.timers (dossier_code, kind, identity, stage_index, agency, due_at, fire_at, until_at, "
-        "promise) SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], "
-        "$7::timestamptz[], $8::timestamptz[], $9::int[]) ON CONFLICT (dossier_code, identity) DO NOTHING",
-        code,
-        [t.kind for t in timers],
-        [t.identity for t in timers],
-        [t.stage_index for t in timers],
-        [t.agency for t in timers],
-        [t.due_at for t in timers],
-        [t.fire_at for t in timers],
-        [t.until for t in timers],
-        [t.promise for t in timers],
-    )
-
-
 async def replace_timers_of(conn: asyncpg.Connection, plans: Sequence[tuple[str, Sequence[Timer]]]) -> None:
-    """`replace_timers` for several dossiers at once: two round trips."""
+    """Unfired timers of the dossiers give way to the recomputed ones (a fired timer keeps its
+    identity forever): two round trips however many dossiers."""
     await conn.execute(
         "DELETE FROM deadline.timers WHERE dossier_code = ANY($1::text[]) AND fired_at IS NULL", [c for c, _ in plans]
     )
@@ -204,7 +174,8 @@ async def load_facts_of(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[
 
 
 async def lock_dossiers(conn: asyncpg.Connection, codes: Sequence[str]) -> None:
-    """`lock_dossier` for several dossiers, in the order given (callers sort them: no deadlock)."""
+    """Serialise rebuilds of these dossiers across batches and service instances; locks are taken
+    in the order given (callers sort them: no deadlock)."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n",
         [f"deadline:{code}" for code in codes],

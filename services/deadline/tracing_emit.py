@@ -123,13 +123,9 @@ class DeadlineTracing:
         if specs:
             self.emitter.emit(specs, validated=True)
 
-    async def closed(self, conn: asyncpg.Connection, timeline: Timeline) -> None:
-        """Emit (after commit) the dossier's spans that closed since the last time."""
-        if self.enabled:
-            await self._emit_new(conn, timeline.code, dossier_spans(timeline, self._known(timeline.code)))
-
     async def closed_many(self, conn: asyncpg.Connection, timelines: Sequence[Timeline]) -> None:
-        """`closed` for several dossiers: one claim statement for all their spans."""
+        """Emit (after commit) the dossiers' spans that closed since the last time: one claim statement
+        for all of them."""
         if not self.enabled:
             return
         specs = [(t.code, spec) for t in timelines for spec in self._valid(dossier_spans(t, self._known(t.code)))]
