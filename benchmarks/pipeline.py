@@ -36,7 +36,7 @@ import asyncpg
 import nats
 
 from shared import devenv
-from shared.contracts.streams import STREAMS
+from shared.demo import reset_streams, start_service, wait_started
 from shared.sim.load import EVENTS_PER_DOSSIER, LoadResult, percentile, run_load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,22 +74,15 @@ async def servers(prefix: str = "lt-bench-") -> AsyncIterator[Servers]:
 @contextlib.asynccontextmanager
 async def fresh_database(server_dsn: str) -> AsyncIterator[str]:
     name = f"lt_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = await devenv.create_database(server_dsn, name)
     try:
-        yield server_dsn.rsplit("/", 1)[0] + f"/{name}"
+        yield url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def reset_streams(nats_url: str) -> None:
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    for config in STREAMS:
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_stream(config.name)
-    await nc.close()
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 class OtlpSink:
@@ -126,21 +119,14 @@ def service_env(nats_url: str, database_url: str, otlp_endpoint: str | None) -> 
 
 
 class Services:
-    def __init__(self, env: dict[str, str], log_dir: Path, names: tuple[str, ...] = SERVICES) -> None:
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs = {name: log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log" for name in names}
-        for name in names:
-            with self.logs[name].open("wb") as log:
-                self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-                )
-        deadline = time.monotonic() + 60
-        for name in names:
-            while "started successfully" not in self.logs[name].read_text(errors="replace"):
-                if self.procs[name].poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"{name} did not start:\n{self.logs[name].read_text(errors='replace')[-3000:]}")
-                time.sleep(0.05)
+    def __init__(self, env: dict[str, str], work: Path, names: tuple[str, ...] = SERVICES) -> None:
+        log_dir = Path(tempfile.mkdtemp(prefix="services-", dir=work))  # one per run: the logs of each kept apart
+        self.procs: dict[str, subprocess.Popen] = {name: start_service(name, env, log_dir) for name in names}
+        try:
+            wait_started(self.procs, log_dir)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) each service process has used so far: unlike throughput, it

@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             slow_agency_count=args.slow_agencies,
         )
         simulated_procedures(catalog, config)  # unknown procedure codes: one line, before connecting
-        nats_url = os.environ.get("NATS_URL") or _make_up_nats_url() or DEFAULT_NATS_URL
+        nats_url = _nats_url()
         checked = asyncio.run(
             simulate_and_check(nats_url, catalog, config, truth_out=args.truth_out, progress=not args.no_progress)
         )
@@ -230,7 +230,7 @@ def run_load_mode(dossiers: int, rate: float | None) -> int:
     from shared.sim.load import EVENTS_PER_DOSSIER, percentile, run_load
 
     async def go():
-        nc = await nats.connect(os.environ.get("NATS_URL") or _make_up_nats_url() or DEFAULT_NATS_URL)
+        nc = await nats.connect(nats_servers(_nats_url()))
         try:
             return await run_load(nc, dossiers, rate=rate / EVENTS_PER_DOSSIER if rate else None)
         finally:
@@ -247,6 +247,11 @@ def run_load_mode(dossiers: int, rate: float | None) -> int:
         f"{percentile(lat, 0.5):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms"
     )
     return 0
+
+
+def _nats_url() -> str:
+    """NATS_URL, else the one `make up` wrote, else the default."""
+    return os.environ.get("NATS_URL") or _make_up_nats_url() or DEFAULT_NATS_URL
 
 
 def _make_up_nats_url(state: Path = Path(".run")) -> str | None:
