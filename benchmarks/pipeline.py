@@ -129,17 +129,8 @@ class Services:
             raise
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system) each service process has used so far: unlike throughput, it
-        hardly moves when other work shares the machine."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        used = {}
-        for name, proc in self.procs.items():
-            try:
-                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[name] = (int(fields[11]) + int(fields[12])) / ticks
-            except (OSError, IndexError, ValueError):
-                used[name] = float("nan")
-        return used
+        """CPU time (user + system) each service process has used so far."""
+        return {name: devenv.cpu_seconds(proc.pid) for name, proc in self.procs.items()}
 
     def stop(self) -> None:
         for proc in self.procs.values():

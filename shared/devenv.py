@@ -79,6 +79,16 @@ class NatsServer:
         _terminate(self.pid, "nats-server", 5.0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (from /proc; NaN once it is gone).
+    Unlike throughput, it hardly moves when other work shares the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def nats_server_binary() -> str:
     here = Path(sys.executable).parent / "nats-server"  # not resolved: the venv's bin, not pyenv's
     if here.is_file() and os.access(here, os.X_OK):
