@@ -6,7 +6,10 @@ stream's configuration with whatever the last service to start believed (TECH-NO
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -20,10 +23,11 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from shared.contracts import subjects
 
+log = logging.getLogger(__name__)
 DUPLICATE_WINDOW_SECONDS = 15 * 60
 OUT_STREAM = "LT_OUT"
 POSTAL_READER = "postal"
@@ -62,7 +66,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
         try:
             info = await js.stream_info(config.name)
         except NotFoundError:
-            await js.add_stream(config)
+            await _once_placed(lambda c=config: js.add_stream(c), config.name)
             continue
         current = info.config
         if (
@@ -70,7 +74,26 @@ async def ensure_streams(js: JetStreamContext) -> None:
             or current.duplicate_window != config.duplicate_window
             or (current.num_replicas or 1) != replicas
         ):
-            await js.update_stream(config)
+            await _once_placed(lambda c=config: js.update_stream(c), config.name)
+
+
+NO_SUITABLE_PEERS = 10005  # JetStream's err_code: too few cluster peers online to place the replicas
+PLACEMENT_WAIT_SECONDS = 30.0
+
+
+async def _once_placed(request, stream: str, wait: float = PLACEMENT_WAIT_SECONDS, pause: float = 0.5):
+    """Run the stream request, again while a cluster that is still coming up (or has lost a node)
+    has too few peers online for the replicas, for up to `wait` seconds: a service started with
+    its cluster then waits for the peers instead of exiting."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return await request()
+        except BadRequestError as exc:
+            if exc.err_code != NO_SUITABLE_PEERS or time.monotonic() > deadline:
+                raise
+            log.info("stream %s: %s; waiting for the cluster's peers", stream, exc.description)
+            await asyncio.sleep(pause)
 
 
 def agency_reader(agency_code: str) -> str:

@@ -26,3 +26,32 @@ def test_stream_replicas(monkeypatch):
     monkeypatch.setenv("LIENTHONG_STREAM_REPLICAS", "2")
     with pytest.raises(ValueError, match="1, 3 or 5"):
         stream_replicas()
+
+
+async def test_a_stream_request_waits_for_the_cluster_peers_then_gives_up_on_other_errors():
+    from nats.js.errors import BadRequestError
+
+    from shared.contracts.streams import NO_SUITABLE_PEERS, _once_placed
+
+    calls = []
+
+    async def placed_on_third_try():
+        calls.append(1)
+        if len(calls) < 3:
+            raise BadRequestError(code=400, err_code=NO_SUITABLE_PEERS, description="no suitable peers for placement")
+        return "created"
+
+    assert await _once_placed(placed_on_third_try, "LT_EVT", pause=0) == "created"
+    assert len(calls) == 3
+
+    async def other_error():
+        raise BadRequestError(code=400, err_code=10058, description="stream name already in use")
+
+    with pytest.raises(BadRequestError):
+        await _once_placed(other_error, "LT_EVT", pause=0)
+
+    async def never_placed():
+        raise BadRequestError(code=400, err_code=NO_SUITABLE_PEERS, description="peer offline")
+
+    with pytest.raises(BadRequestError):
+        await _once_placed(never_placed, "LT_EVT", wait=0.05, pause=0.01)
